@@ -1,0 +1,24 @@
+// Durable file writes: a state file is never half-written (DESIGN.md, "Durability of state files").
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace luna {
+
+// Replaces `path` with `content` atomically: writes a temporary file in the same directory, fsyncs it,
+// renames it over `path`, then fsyncs the directory. On error `path` is left as it was.
+absl::Status WriteFileAtomically(const std::string& path, std::string_view content, int mode = 0600);
+
+// Reads a whole file. NotFound if it does not exist; other errors name the path and errno text.
+absl::StatusOr<std::string> ReadFile(const std::string& path);
+
+// Copies `from` to `to` durably (via WriteFileAtomically), keeping the contents byte for byte.
+absl::Status CopyFileDurably(const std::string& from, const std::string& to);
+
+bool FileExists(const std::string& path);
+
+}  // namespace luna

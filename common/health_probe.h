@@ -1,0 +1,15 @@
+// The probe modes of the binaries: check a running instance's health and exit 0 (healthy) or 1.
+#pragma once
+
+#include <string>
+
+namespace luna {
+
+// grpc.health.v1.Health/Check on `target` ("host:port") for `service` ("" = the server as a whole).
+// True only for SERVING within `timeout_ms`.
+bool ProbeGrpcHealth(const std::string& target, const std::string& service, int timeout_ms);
+
+// GET `path` on host:port over plain HTTP/1.1; true only for a 2xx status within `timeout_ms`.
+bool ProbeHttp(const std::string& host, int port, const std::string& path, int timeout_ms);
+
+}  // namespace luna
