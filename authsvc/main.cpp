@@ -1,0 +1,135 @@
+// authsvc: the API key service. Wiring only: configuration, the gRPC server, the keys file, signals.
+//
+//   KEYS_FILE        the keys file (default ./keys.json; a missing file means no keys yet)
+//   AUTHSVC_LISTEN   host:port to serve gRPC on (default 0.0.0.0:8181; port 0 picks a free one)
+//   ADMIN_KEY        the admin key (optional; takes precedence over the one in the keys file)
+//
+//   --port-file PATH       after binding, write the bound port there (decimal text, atomically)
+//   --probe [host:port]    check the health of a running authsvc (default 127.0.0.1:8181); exit 0/1
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <optional>
+#include <string>
+
+#include "authsvc/auth_grpc_service.h"
+#include "authsvc/key_manager.h"
+#include "common/atomic_file.h"
+#include "common/env_config.h"
+#include "common/grpc_server.h"
+#include "common/health_probe.h"
+#include "common/logging.h"
+#include "common/signals.h"
+
+namespace {
+
+constexpr int kProbeTimeoutMs = 2000;
+constexpr int kShutdownGraceMs = 5000;
+
+struct Flags {
+  std::string port_file;
+  std::optional<std::string> probe_target;
+};
+
+void PrintUsage() {
+  std::fprintf(stderr,
+               "usage: authsvc [--port-file PATH] | --probe [HOST:PORT]\n"
+               "environment: KEYS_FILE (./keys.json), AUTHSVC_LISTEN (0.0.0.0:8181), ADMIN_KEY (optional)\n");
+}
+
+// Returns false (after saying why) for arguments it does not understand.
+bool ParseFlags(int argc, char** argv, Flags* flags) {
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--port-file" && i + 1 < argc) {
+      flags->port_file = argv[++i];
+    } else if (arg.rfind("--port-file=", 0) == 0) {
+      flags->port_file = arg.substr(std::strlen("--port-file="));
+    } else if (arg == "--probe") {
+      flags->probe_target = "127.0.0.1:8181";
+      if (i + 1 < argc && argv[i + 1][0] != '-') flags->probe_target = argv[++i];
+    } else if (arg.rfind("--probe=", 0) == 0) {
+      flags->probe_target = arg.substr(std::strlen("--probe="));
+    } else {
+      std::fprintf(stderr, "authsvc: unknown or incomplete argument \"%s\"\n", arg.c_str());
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  luna::BlockStopSignals();
+
+  Flags flags;
+  if (!ParseFlags(argc, argv, &flags)) {
+    PrintUsage();
+    return 2;
+  }
+  if (flags.probe_target) {
+    return luna::ProbeGrpcHealth(*flags.probe_target, luna::authsvc::AuthGrpcService::kHealthName, kProbeTimeoutMs)
+               ? 0
+               : 1;
+  }
+
+  luna::SetupLogging("authsvc");
+  luna::authsvc::KeyManagerOptions options;
+  options.keys_file = luna::EnvString("KEYS_FILE", "./keys.json");
+  if (const char* admin = std::getenv("ADMIN_KEY"); admin != nullptr && *admin != '\0') options.admin_key = admin;
+  std::string listen = luna::EnvString("AUTHSVC_LISTEN", "0.0.0.0:8181");
+  if (auto hp = luna::ParseHostPort(listen, "AUTHSVC_LISTEN"); !hp.ok()) {
+    spdlog::error("{}", std::string(hp.status().message()));
+    return 2;
+  }
+
+  // Declared in this order so that they are destroyed in reverse: server, then service, then manager.
+  std::unique_ptr<luna::authsvc::KeyManager> manager;
+  luna::authsvc::AuthGrpcService service;
+  auto server = luna::GrpcServer::Start(listen, {&service}, luna::authsvc::AuthGrpcService::kHealthName);
+  if (!server.ok()) {
+    spdlog::error("{}", std::string(server.status().message()));
+    return 1;
+  }
+  spdlog::info("gRPC listening on {} (port {}); not serving until the keys file is loaded", listen,
+               (*server)->port());
+
+  spdlog::info("loading keys file {}", options.keys_file);
+  auto created = luna::authsvc::KeyManager::Create(options);
+  if (!created.ok()) {
+    spdlog::error("{}", std::string(created.status().message()));
+    spdlog::error("refusing to start; the keys file was not changed");
+    (*server)->Shutdown(0);
+    return 1;
+  }
+  manager = std::move(*created);
+  if (auto key = manager->TakeGeneratedAdminKey()) {
+    std::fprintf(stderr, "authsvc: generated admin key: %s (shown once; store it now)\n", key->c_str());
+    std::fflush(stderr);
+  }
+  spdlog::info("keys file {}: format {}, {} keys, {} legacy usage records; admin credential from {}",
+               manager->keys_file(), luna::authsvc::KeysFileFormatName(manager->format_found()), manager->key_count(),
+               manager->legacy_usage().size(), luna::authsvc::AdminKeySourceName(manager->admin_key_source()));
+
+  service.AttachManager(manager.get());
+  (*server)->SetServing(true);
+  if (!flags.port_file.empty()) {
+    if (auto st = luna::WriteFileAtomically(flags.port_file, std::to_string((*server)->port()), 0644); !st.ok()) {
+      spdlog::error("cannot write the port file: {}", std::string(st.message()));
+      service.BeginShutdown();
+      (*server)->Shutdown(0);
+      return 1;
+    }
+  }
+  spdlog::info("serving on port {}", (*server)->port());
+
+  int sig = luna::WaitForStopSignal();
+  spdlog::info("stopping on signal {}", sig);
+  service.BeginShutdown();
+  (*server)->Shutdown(kShutdownGraceMs);
+  spdlog::info("stopped");
+  return 0;
+}
