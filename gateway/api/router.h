@@ -1,0 +1,53 @@
+// Routes one HTTP request to its handler and writes the answer: /health, /admin/*, and the client
+// API under /v1/* (authenticated, then relayed to the upstream).
+#pragma once
+
+#include <atomic>
+#include <memory>
+
+#include "gateway/clients/grpc_auth_client.h"
+#include "gateway/clients/key_table.h"
+#include "gateway/config/gateway_config.h"
+#include "gateway/http/beast_fwd.h"
+#include "gateway/upstream/upstream_client.h"
+#include "gateway/upstream/url.h"
+
+namespace luna::gateway {
+
+// Counters the router and the server share (read by /health).
+struct ServerStats {
+  std::atomic<int64_t> open_connections{0};
+  std::atomic<int64_t> requests{0};
+  std::atomic<bool> stopping{false};
+};
+
+struct RouterDeps {
+  std::shared_ptr<const GatewayConfig> config;
+  Url upstream_url;
+  KeyTable* keys = nullptr;
+  GrpcAuthClient* auth = nullptr;
+  UpstreamClient* upstream = nullptr;
+  ServerStats* stats = nullptr;
+};
+
+class Router {
+ public:
+  explicit Router(RouterDeps deps);
+
+  // Handles `req` and writes its answer to `stream`. Returns true if the connection may carry
+  // another request.
+  Awaitable<bool> Handle(Request& req, beast::tcp_stream& stream);
+
+  // What one request did, for its log line (defined in router_internal.h).
+  struct Outcome;
+
+ private:
+  Awaitable<bool> HandleClientApi(Request& req, beast::tcp_stream& stream, Outcome& out);
+  Awaitable<bool> HandleAdmin(Request& req, beast::tcp_stream& stream, Outcome& out);
+  Awaitable<bool> HandleHealth(Request& req, beast::tcp_stream& stream, Outcome& out);
+
+  RouterDeps deps_;
+  std::chrono::steady_clock::time_point started_;
+};
+
+}  // namespace luna::gateway

@@ -1,0 +1,29 @@
+// Shared between the router's translation units; not part of the gateway's interface.
+#pragma once
+
+#include <string>
+
+#include "gateway/api/errors.h"
+#include "gateway/api/router.h"
+
+namespace luna::gateway {
+
+// What one request did, for its log line.
+struct Router::Outcome {
+  ApiFlavor flavor = ApiFlavor::kGeneric;
+  int status = 0;
+  std::string key_id;
+  std::string model;
+  int64_t upstream_us = -1;
+  std::string note;
+};
+
+// The credential a request carries: x-api-key, else Authorization: Bearer. Empty if none.
+std::string ExtractCredential(const Request& req);
+
+// Writes an error in the caller's format and records the status in `out`.
+Awaitable<bool> WriteError(beast::tcp_stream& stream, const Request& req, Router::Outcome& out, int status,
+                           std::string_view message, bool keep_alive = true,
+                           HeaderList extra_headers = {});
+
+}  // namespace luna::gateway

@@ -1,0 +1,153 @@
+#include "gateway/clients/grpc_auth_client.h"
+
+#include <spdlog/spdlog.h>
+
+#include "grpc/health/v1/health.grpc.pb.h"
+
+namespace luna::gateway {
+
+namespace authpb = luna::auth::v1;
+
+namespace {
+
+KeyEntry ToEntry(const authpb::KeyRecord& r) { return KeyEntry{r.id(), r.name(), r.enabled()}; }
+
+std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target) {
+  grpc::ChannelArguments args;
+  // Notice a dead authsvc (or a dead link) within seconds even when the watch stream is quiet.
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  // Reconnect quickly after authsvc restarts.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
+  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+}
+
+}  // namespace
+
+GrpcAuthClient::GrpcAuthClient(const std::string& target, KeyTable* table)
+    : channel_(MakeChannel(target)), stub_(authpb::AuthService::NewStub(channel_)), table_(table) {}
+
+GrpcAuthClient::~GrpcAuthClient() { Stop(); }
+
+void GrpcAuthClient::Start() {
+  watch_thread_ = std::thread([this] { WatchLoop(); });
+  health_thread_ = std::thread([this] { HealthLoop(); });
+}
+
+void GrpcAuthClient::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return;
+    stopping_ = true;
+    if (watch_ctx_ != nullptr) watch_ctx_->TryCancel();
+  }
+  cv_.notify_all();
+  if (watch_thread_.joinable()) watch_thread_.join();
+  if (health_thread_.joinable()) health_thread_.join();
+}
+
+bool GrpcAuthClient::SleepUnlessStopped(std::chrono::milliseconds d) {
+  std::unique_lock lock(mu_);
+  cv_.wait_for(lock, d, [this] { return stopping_; });
+  return !stopping_;
+}
+
+void GrpcAuthClient::WatchLoop() {
+  auto backoff = std::chrono::milliseconds(100);
+  while (true) {
+    grpc::ClientContext ctx;
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) return;
+      watch_ctx_ = &ctx;
+    }
+    // Wait for authsvc to come up rather than failing at once while it restarts.
+    ctx.set_wait_for_ready(true);
+    authpb::WatchKeysRequest req;
+    req.set_watcher("gateway");
+    auto reader = stub_->WatchKeys(&ctx, req);
+    authpb::KeyEvent ev;
+    while (reader->Read(&ev)) {
+      switch (ev.type()) {
+        case authpb::KeyEvent::SNAPSHOT: {
+          std::unordered_map<std::string, KeyEntry> all;
+          all.reserve(static_cast<size_t>(ev.keys_size()));
+          for (const auto& k : ev.keys()) all.emplace(k.hash(), ToEntry(k));
+          size_t n = all.size();
+          table_->ReplaceAll(std::move(all));
+          synced_.store(true, std::memory_order_release);
+          ever_synced_.store(true, std::memory_order_release);
+          backoff = std::chrono::milliseconds(100);
+          spdlog::info("key table synced from authsvc: {} keys", n);
+          break;
+        }
+        case authpb::KeyEvent::UPSERT:
+          for (const auto& k : ev.keys()) table_->Upsert(k.hash(), ToEntry(k));
+          break;
+        case authpb::KeyEvent::DELETE:
+          for (const auto& k : ev.keys()) table_->Erase(k.hash());
+          break;
+        default:
+          break;
+      }
+    }
+    grpc::Status st = reader->Finish();
+    {
+      std::lock_guard lock(mu_);
+      watch_ctx_ = nullptr;
+      if (stopping_) return;
+    }
+    if (synced_.exchange(false)) {
+      spdlog::warn("authsvc watch stream ended ({}): serving from the last known key table",
+                   st.error_message().empty() ? "stream closed" : st.error_message());
+    }
+    if (!SleepUnlessStopped(backoff)) return;
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(2000));
+  }
+}
+
+void GrpcAuthClient::HealthLoop() {
+  auto stub = grpc::health::v1::Health::NewStub(channel_);
+  do {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(1));
+    grpc::health::v1::HealthCheckRequest req;
+    grpc::health::v1::HealthCheckResponse resp;
+    auto st = stub->Check(&ctx, req, &resp);
+    serving_.store(st.ok() && resp.status() == grpc::health::v1::HealthCheckResponse::SERVING,
+                   std::memory_order_release);
+  } while (SleepUnlessStopped(std::chrono::milliseconds(1000)));
+}
+
+void GrpcAuthClient::ValidateKey(const std::string& key, const std::string& hash,
+                                 std::function<void(ValidateOutcome)> done) {
+  struct Call {
+    grpc::ClientContext ctx;
+    authpb::ValidateKeyRequest req;
+    authpb::ValidateKeyResponse resp;
+  };
+  auto call = std::make_shared<Call>();
+  call->req.set_key(key);
+  call->ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  stub_->async()->ValidateKey(
+      &call->ctx, &call->req, &call->resp, [this, call, hash, done = std::move(done)](grpc::Status st) {
+        ValidateOutcome out;
+        if (!st.ok()) {
+          out.kind = ValidateOutcome::Kind::kUnavailable;
+          out.error = st.error_message();
+        } else if (call->resp.found()) {
+          out.kind = ValidateOutcome::Kind::kFound;
+          out.entry = ToEntry(call->resp.key());
+          table_->Upsert(hash, out.entry);
+        } else {
+          out.kind = ValidateOutcome::Kind::kNotFound;
+        }
+        done(std::move(out));
+      });
+}
+
+}  // namespace luna::gateway

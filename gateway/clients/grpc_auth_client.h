@@ -1,0 +1,90 @@
+// The gateway's link to authsvc: keeps the local KeyTable in sync through WatchKeys (a snapshot, then
+// every change), validates keys the table does not know, tracks authsvc's health, and forwards the
+// admin RPCs with the caller's credential.
+//
+// Threads: one watch thread and one health thread of its own. Every callback passed to a method here
+// runs on a gRPC thread: the caller must hop back to its own executor before touching its state.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "auth.grpc.pb.h"
+#include "gateway/clients/key_table.h"
+
+namespace luna::gateway {
+
+struct ValidateOutcome {
+  enum class Kind { kFound, kNotFound, kUnavailable };
+  Kind kind = Kind::kUnavailable;
+  KeyEntry entry;      // set for kFound
+  std::string error;   // set for kUnavailable
+};
+
+class GrpcAuthClient {
+ public:
+  GrpcAuthClient(const std::string& target, KeyTable* table);
+  ~GrpcAuthClient();
+
+  void Start();
+  void Stop();
+
+  // True while the watch stream is open and its snapshot has been applied: the table is current.
+  bool synced() const { return synced_.load(std::memory_order_acquire); }
+  // True once any snapshot has ever been applied (the table holds authsvc's keys, maybe stale).
+  bool ever_synced() const { return ever_synced_.load(std::memory_order_acquire); }
+  // Last health check answer: authsvc reported SERVING.
+  bool serving() const { return serving_.load(std::memory_order_acquire); }
+
+  // One ValidateKey call (deadline 2 s). A found key is also added to the table.
+  void ValidateKey(const std::string& key, const std::string& hash, std::function<void(ValidateOutcome)> done);
+
+  // Admin RPCs, forwarding `credential` as x-api-key metadata. Deadline 5 s.
+  template <class Req, class Resp>
+  using AdminMethod = void (luna::auth::v1::AuthService::Stub::async_interface::*)(
+      grpc::ClientContext*, const Req*, Resp*, std::function<void(grpc::Status)>);
+
+  template <class Req, class Resp>
+  void CallAdmin(AdminMethod<Req, Resp> method, const std::string& credential, Req request,
+                 std::function<void(grpc::Status, Resp)> done) {
+    struct Call {
+      grpc::ClientContext ctx;
+      Req req;
+      Resp resp;
+    };
+    auto call = std::make_shared<Call>();
+    call->req = std::move(request);
+    call->ctx.AddMetadata("x-api-key", credential);
+    call->ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    (stub_->async()->*method)(&call->ctx, &call->req, &call->resp,
+                              [call, done = std::move(done)](grpc::Status st) { done(st, std::move(call->resp)); });
+  }
+
+ private:
+  void WatchLoop();
+  void HealthLoop();
+  bool SleepUnlessStopped(std::chrono::milliseconds d);
+
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<luna::auth::v1::AuthService::Stub> stub_;
+  KeyTable* table_;
+  std::atomic<bool> synced_{false};
+  std::atomic<bool> ever_synced_{false};
+  std::atomic<bool> serving_{false};
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  grpc::ClientContext* watch_ctx_ = nullptr;  // guarded by mu_, for cancelling the open stream
+  std::thread watch_thread_;
+  std::thread health_thread_;
+};
+
+}  // namespace luna::gateway

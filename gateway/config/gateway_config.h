@@ -1,0 +1,52 @@
+// The gateway's configuration, read once from the environment into a typed struct.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace luna::gateway {
+
+// What the gateway does for keys when authsvc cannot be reached.
+enum class AuthOutagePolicy {
+  kServeKnown,  // keys in the local table keep their state; unknown keys get 503
+  kFailClosed,  // every /v1 request gets 503 until authsvc is back
+};
+
+// How the upstream credential (UPSTREAM_API_KEY) is sent.
+enum class UpstreamAuthStyle {
+  kAuto,     // x-api-key on /v1/messages*, Authorization: Bearer elsewhere
+  kXApiKey,  // always x-api-key
+  kBearer,   // always Authorization: Bearer
+};
+
+struct GatewayConfig {
+  std::string listen = "0.0.0.0:8180";               // GATEWAY_LISTEN
+  int threads = 1;                                    // GATEWAY_THREADS
+  std::string upstream_url = "http://127.0.0.1:8080"; // UPSTREAM_URL
+  std::string upstream_api_key;                       // UPSTREAM_API_KEY (empty: none sent)
+  UpstreamAuthStyle upstream_auth_style = UpstreamAuthStyle::kAuto;  // UPSTREAM_AUTH_STYLE
+  bool upstream_tls_verify = true;                    // UPSTREAM_TLS_VERIFY
+  std::string upstream_ca_file;                       // UPSTREAM_CA_FILE (empty: system store)
+  int upstream_connect_timeout_ms = 5000;             // UPSTREAM_CONNECT_TIMEOUT_MS
+  int upstream_timeout_s = 600;                       // UPSTREAM_TIMEOUT_SECONDS (first byte, and between reads)
+  int upstream_max_idle_per_host = 256;               // UPSTREAM_MAX_IDLE_PER_HOST
+  std::string authsvc_addr = "127.0.0.1:8181";        // AUTHSVC_ADDR
+  AuthOutagePolicy auth_outage_policy = AuthOutagePolicy::kServeKnown;  // AUTH_OUTAGE_POLICY
+  int negative_cache_ms = 2000;                       // AUTH_NEGATIVE_CACHE_MS
+  int64_t max_body_bytes = 32 << 20;                  // MAX_BODY_BYTES
+  int max_header_bytes = 64 << 10;                    // MAX_HEADER_BYTES
+  int max_connections = 10000;                        // MAX_CONNECTIONS
+  int request_timeout_s = 60;                         // REQUEST_TIMEOUT_SECONDS (to receive one request)
+  int idle_timeout_s = 120;                           // IDLE_TIMEOUT_SECONDS (keep-alive between requests)
+  int shutdown_grace_s = 30;                          // SHUTDOWN_GRACE_SECONDS
+  bool access_log = true;                             // ACCESS_LOG
+};
+
+// Reads every variable above; an unknown enum value or an out-of-range number is an error naming the
+// variable.
+absl::StatusOr<std::shared_ptr<const GatewayConfig>> LoadGatewayConfigFromEnv();
+
+}  // namespace luna::gateway

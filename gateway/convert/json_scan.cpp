@@ -1,0 +1,104 @@
+#include "gateway/convert/json_scan.h"
+
+#include <cstring>
+
+namespace luna::gateway {
+namespace {
+
+inline bool IsSpace(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
+
+size_t SkipSpace(std::string_view t, size_t i) {
+  while (i < t.size() && IsSpace(t[i])) ++i;
+  return i;
+}
+
+// i points at the opening quote; returns the index just past the closing quote, or npos.
+size_t SkipString(std::string_view t, size_t i) {
+  ++i;
+  while (i < t.size()) {
+    const void* q = std::memchr(t.data() + i, '"', t.size() - i);
+    if (q == nullptr) return std::string_view::npos;
+    size_t pos = static_cast<size_t>(static_cast<const char*>(q) - t.data());
+    // Count the backslashes right before the quote: an odd number escapes it.
+    size_t bs = 0;
+    while (pos - bs > i && t[pos - bs - 1] == '\\') ++bs;
+    if (bs % 2 == 0) return pos + 1;
+    i = pos + 1;
+  }
+  return std::string_view::npos;
+}
+
+// i points at the first character of a value; returns the index just past it, or npos.
+size_t SkipValue(std::string_view t, size_t i) {
+  if (i >= t.size()) return std::string_view::npos;
+  char c = t[i];
+  if (c == '"') return SkipString(t, i);
+  if (c == '{' || c == '[') {
+    int depth = 0;
+    while (i < t.size()) {
+      char d = t[i];
+      if (d == '"') {
+        i = SkipString(t, i);
+        if (i == std::string_view::npos) return i;
+        continue;
+      }
+      if (d == '{' || d == '[') ++depth;
+      if (d == '}' || d == ']') {
+        if (--depth == 0) return i + 1;
+      }
+      ++i;
+    }
+    return std::string_view::npos;
+  }
+  // number, true, false, null
+  size_t start = i;
+  while (i < t.size() && t[i] != ',' && t[i] != '}' && t[i] != ']' && !IsSpace(t[i])) ++i;
+  return i == start ? std::string_view::npos : i;
+}
+
+}  // namespace
+
+std::optional<JsonSpan> FindTopLevelMember(std::string_view t, std::string_view key) {
+  size_t i = SkipSpace(t, 0);
+  if (i >= t.size() || t[i] != '{') return std::nullopt;
+  i = SkipSpace(t, i + 1);
+  std::optional<JsonSpan> found;
+  if (i < t.size() && t[i] == '}') return std::nullopt;
+  while (i < t.size()) {
+    if (t[i] != '"') return found;
+    size_t key_end = SkipString(t, i);
+    if (key_end == std::string_view::npos) return found;
+    std::string_view k = t.substr(i + 1, key_end - i - 2);
+    i = SkipSpace(t, key_end);
+    if (i >= t.size() || t[i] != ':') return found;
+    i = SkipSpace(t, i + 1);
+    size_t vend = SkipValue(t, i);
+    if (vend == std::string_view::npos) return found;
+    if (k == key) found = JsonSpan{i, vend};
+    i = SkipSpace(t, vend);
+    if (i >= t.size()) return found;
+    if (t[i] == '}') return found;
+    if (t[i] != ',') return found;
+    i = SkipSpace(t, i + 1);
+  }
+  return found;
+}
+
+std::optional<std::string_view> TopLevelString(std::string_view text, std::string_view key) {
+  auto span = FindTopLevelMember(text, key);
+  if (!span || span->end - span->begin < 2 || text[span->begin] != '"') return std::nullopt;
+  std::string_view inner = text.substr(span->begin + 1, span->end - span->begin - 2);
+  if (inner.find('\\') != std::string_view::npos) return std::nullopt;
+  return inner;
+}
+
+std::optional<bool> TopLevelBool(std::string_view text, std::string_view key) {
+  auto span = FindTopLevelMember(text, key);
+  if (!span) return std::nullopt;
+  std::string_view v = text.substr(span->begin, span->end - span->begin);
+  if (v == "true") return true;
+  if (v == "false") return false;
+  return std::nullopt;
+}
+
+}  // namespace luna::gateway

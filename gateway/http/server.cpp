@@ -1,0 +1,267 @@
+#include "gateway/http/server.h"
+
+#include <spdlog/spdlog.h>
+
+#include <mutex>
+#include <thread>
+#include <unordered_set>
+
+#include "common/env_config.h"
+#include "gateway/api/errors.h"
+
+namespace luna::gateway {
+
+using asio::as_tuple;
+using asio::use_awaitable;
+
+Awaitable<bool> WriteResponse(beast::tcp_stream& stream, unsigned version, int status, std::string body,
+                              bool keep_alive, std::string_view content_type,
+                              const HeaderList& extra_headers) {
+  http::response<http::string_body> res{static_cast<http::status>(status), version};
+  res.set(http::field::content_type, content_type);
+  for (const auto& [k, v] : extra_headers) res.set(k, v);
+  res.keep_alive(keep_alive);
+  res.body() = std::move(body);
+  res.prepare_payload();
+  stream.expires_after(std::chrono::seconds(30));
+  auto [ec, n] = co_await http::async_write(stream, res, as_tuple(use_awaitable));
+  (void)n;
+  co_return !ec;
+}
+
+namespace {
+
+// One client connection. Lives as long as its coroutine.
+struct Session {
+  explicit Session(tcp::socket s) : stream(std::move(s)) {}
+  beast::tcp_stream stream;
+  bool busy = false;  // guarded by the server's sessions mutex
+};
+
+}  // namespace
+
+struct HttpServer::Impl {
+  std::shared_ptr<const GatewayConfig> config;
+  ServerStats own_stats;
+  ServerStats* stats = nullptr;
+  asio::io_context ioc;
+  tcp::acceptor acceptor{ioc};
+  std::unique_ptr<Router> router;
+  std::vector<std::thread> threads;
+  std::mutex sessions_mu;
+  std::unordered_set<std::shared_ptr<Session>> sessions;
+  std::atomic<bool> stopped{false};
+
+  Awaitable<void> Accept();
+  Awaitable<void> Serve(std::shared_ptr<Session> s);
+  void SetBusy(const std::shared_ptr<Session>& s, bool busy) {
+    std::lock_guard lock(sessions_mu);
+    s->busy = busy;
+  }
+};
+
+Awaitable<void> HttpServer::Impl::Accept() {
+  while (!stats->stopping.load()) {
+    auto [ec, sock] = co_await acceptor.async_accept(asio::make_strand(ioc), as_tuple(use_awaitable));
+    if (ec) {
+      if (ec == asio::error::operation_aborted || stats->stopping.load()) co_return;
+      spdlog::warn("accept failed: {}", ec.message());
+      // Out of file descriptors and the like: back off briefly instead of spinning.
+      asio::steady_timer t(ioc, std::chrono::milliseconds(50));
+      co_await t.async_wait(as_tuple(use_awaitable));
+      continue;
+    }
+    sock.set_option(tcp::no_delay(true));
+    auto s = std::make_shared<Session>(std::move(sock));
+    {
+      std::lock_guard lock(sessions_mu);
+      sessions.insert(s);
+    }
+    stats->open_connections.fetch_add(1);
+    auto ex = s->stream.get_executor();
+    asio::co_spawn(ex, Serve(s), [this, s](std::exception_ptr e) {
+      if (e) {
+        try {
+          std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+          spdlog::error("session ended with an exception: {}", ex.what());
+        }
+      }
+      stats->open_connections.fetch_sub(1);
+      std::lock_guard lock(sessions_mu);
+      sessions.erase(s);
+    });
+  }
+}
+
+Awaitable<void> HttpServer::Impl::Serve(std::shared_ptr<Session> s) {
+  const auto& cfg = *config;
+  auto& stream = s->stream;
+  beast::flat_buffer buffer;
+  if (stats->open_connections.load() > cfg.max_connections) {
+    co_await WriteResponse(stream, 11, 503, ErrorBody(ApiFlavor::kGeneric, 503, "Too many connections"), false,
+                           "application/json", OneHeader("retry-after", "1"));
+    beast::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    co_return;
+  }
+  bool first = true;
+  while (!stats->stopping.load()) {
+    http::request_parser<http::string_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(cfg.max_header_bytes));
+    parser.body_limit(static_cast<std::uint64_t>(cfg.max_body_bytes));
+    stream.expires_after(std::chrono::seconds(first ? cfg.request_timeout_s : cfg.idle_timeout_s));
+    first = false;
+    auto [hec, hn] = co_await http::async_read_header(stream, buffer, parser, as_tuple(use_awaitable));
+    (void)hn;
+    if (hec) {
+      if (hec == http::error::header_limit) {
+        co_await WriteResponse(stream, 11, 431, ErrorBody(ApiFlavor::kGeneric, 431, "Request headers too large"),
+                               false);
+      } else if (hec == http::error::body_limit) {
+        co_await WriteResponse(stream, 11, 413,
+                               ErrorBody(ApiFlavor::kGeneric, 413,
+                                         "Request body too large (limit " + std::to_string(cfg.max_body_bytes) +
+                                             " bytes)"),
+                               false);
+      } else if (hec != http::error::end_of_stream && hec != beast::error::timeout &&
+                 hec != asio::error::operation_aborted && hec != asio::error::connection_reset &&
+                 hec != asio::error::eof) {
+        co_await WriteResponse(stream, 11, 400, ErrorBody(ApiFlavor::kGeneric, 400, "Bad request: " + hec.message()),
+                               false);
+      }
+      break;
+    }
+    SetBusy(s, true);
+    auto& hdr = parser.get();
+    std::string target(hdr.target());
+    ApiFlavor flavor = FlavorForPath(target);
+    if (auto len = parser.content_length(); len && *len > static_cast<uint64_t>(cfg.max_body_bytes)) {
+      co_await WriteResponse(stream, hdr.version(), 413,
+                             ErrorBody(flavor, 413,
+                                       "Request body too large (limit " + std::to_string(cfg.max_body_bytes) +
+                                           " bytes)"),
+                             false);
+      break;
+    }
+    if (beast::iequals(hdr[http::field::expect], "100-continue")) {
+      http::response<http::empty_body> cont{http::status::continue_, hdr.version()};
+      auto [cec, cn] = co_await http::async_write(stream, cont, as_tuple(use_awaitable));
+      (void)cn;
+      if (cec) break;
+    }
+    stream.expires_after(std::chrono::seconds(cfg.request_timeout_s));
+    auto [bec, bn] = co_await http::async_read(stream, buffer, parser, as_tuple(use_awaitable));
+    (void)bn;
+    if (bec) {
+      if (bec == http::error::body_limit) {
+        co_await WriteResponse(stream, hdr.version(), 413,
+                               ErrorBody(flavor, 413,
+                                         "Request body too large (limit " + std::to_string(cfg.max_body_bytes) +
+                                             " bytes)"),
+                               false);
+      } else if (bec == beast::error::timeout) {
+        co_await WriteResponse(stream, hdr.version(), 408,
+                               ErrorBody(flavor, 408, "Request body not received in time"), false);
+      } else if (bec != http::error::end_of_stream && bec != asio::error::connection_reset &&
+                 bec != asio::error::eof && bec != asio::error::operation_aborted) {
+        co_await WriteResponse(stream, hdr.version(), 400, ErrorBody(flavor, 400, "Bad request: " + bec.message()),
+                               false);
+      }
+      break;
+    }
+    Request req = parser.release();
+    stream.expires_never();
+    bool keep = co_await router->Handle(req, stream);
+    SetBusy(s, false);
+    if (!keep) break;
+  }
+  beast::error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  stream.socket().close(ignored);
+}
+
+HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+HttpServer::~HttpServer() { Shutdown(); }
+
+absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Create(RouterDeps deps) {
+  auto impl = std::make_unique<Impl>();
+  impl->config = deps.config;
+  impl->stats = deps.stats != nullptr ? deps.stats : &impl->own_stats;
+  deps.stats = impl->stats;
+  auto hp = ParseHostPort(impl->config->listen, "GATEWAY_LISTEN");
+  if (!hp.ok()) return hp.status();
+  beast::error_code ec;
+  auto addr = asio::ip::make_address(hp->host, ec);
+  if (ec) return absl::InvalidArgumentError("GATEWAY_LISTEN: bad address \"" + hp->host + "\"");
+  tcp::endpoint ep(addr, hp->port);
+  impl->acceptor.open(ep.protocol(), ec);
+  if (!ec) impl->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) impl->acceptor.bind(ep, ec);
+  if (!ec) impl->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return absl::UnavailableError("cannot listen on " + impl->config->listen + ": " + ec.message());
+  impl->router = std::make_unique<Router>(std::move(deps));
+  return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
+}
+
+int HttpServer::port() const { return impl_->acceptor.local_endpoint().port(); }
+
+void HttpServer::Start() {
+  asio::co_spawn(impl_->ioc, impl_->Accept(), asio::detached);
+  for (int i = 0; i < impl_->config->threads; ++i) {
+    impl_->threads.emplace_back([this] { impl_->ioc.run(); });
+  }
+}
+
+void HttpServer::Shutdown() {
+  auto& m = *impl_;
+  if (m.stopped.exchange(true)) return;
+  m.stats->stopping.store(true);
+  asio::post(m.ioc, [&m] {
+    beast::error_code ec;
+    m.acceptor.close(ec);
+  });
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(m.config->shutdown_grace_s);
+  // Close idle keep-alive connections now; busy ones close after their current answer.
+  while (true) {
+    size_t busy = 0;
+    {
+      std::lock_guard lock(m.sessions_mu);
+      for (const auto& s : m.sessions) {
+        if (s->busy) {
+          ++busy;
+          continue;
+        }
+        asio::post(s->stream.get_executor(), [s] { s->stream.cancel(); });
+      }
+      if (m.sessions.empty()) break;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      spdlog::warn("shutdown grace period over: cancelling {} in-flight requests", busy);
+      std::lock_guard lock(m.sessions_mu);
+      for (const auto& s : m.sessions) {
+        asio::post(s->stream.get_executor(), [s] {
+          beast::error_code ec;
+          s->stream.socket().close(ec);
+        });
+      }
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  // Give cancelled sessions a moment to unwind, then stop the loop.
+  for (int i = 0; i < 50; ++i) {
+    {
+      std::lock_guard lock(m.sessions_mu);
+      if (m.sessions.empty()) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  m.ioc.stop();
+  for (auto& t : m.threads) {
+    if (t.joinable()) t.join();
+  }
+}
+
+}  // namespace luna::gateway

@@ -1,0 +1,90 @@
+// gateway: the edge HTTP server on :8180. Wiring only: configuration, clients, server, signals.
+#include <spdlog/spdlog.h>
+
+#include <cstring>
+#include <iostream>
+
+#include "common/atomic_file.h"
+#include "common/env_config.h"
+#include "common/health_probe.h"
+#include "common/logging.h"
+#include "common/signals.h"
+#include "gateway/clients/grpc_auth_client.h"
+#include "gateway/clients/key_table.h"
+#include "gateway/config/gateway_config.h"
+#include "gateway/http/server.h"
+#include "gateway/upstream/upstream_client.h"
+
+namespace {
+
+int Probe(int argc, char** argv) {
+  std::string target = argc > 2 ? argv[2] : "127.0.0.1:8180";
+  auto hp = luna::ParseHostPort(target, "--probe");
+  if (!hp.ok()) {
+    std::cerr << hp.status().message() << "\n";
+    return 1;
+  }
+  bool ok = luna::ProbeHttp(hp->host, hp->port, "/health", 2000);
+  std::cout << (ok ? "healthy" : "unhealthy") << "\n";
+  return ok ? 0 : 1;
+}
+
+void Usage() {
+  std::cout << "usage: gateway [--port-file PATH]\n"
+               "       gateway --probe [HOST:PORT]   check a running gateway's /health; exit 0 if healthy\n"
+               "Configuration comes from the environment; see README.md.\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string port_file;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--probe") == 0) return Probe(argc, argv);
+    if (std::strcmp(argv[i], "--port-file") == 0 && i + 1 < argc) {
+      port_file = argv[++i];
+    } else {
+      Usage();
+      return std::strcmp(argv[i], "--help") == 0 ? 0 : 2;
+    }
+  }
+  luna::BlockStopSignals();
+  luna::SetupLogging("gateway");
+  auto config = luna::gateway::LoadGatewayConfigFromEnv();
+  if (!config.ok()) {
+    spdlog::critical("bad configuration: {}", std::string(config.status().message()));
+    return 2;
+  }
+  const auto& cfg = **config;
+  auto url = luna::gateway::ParseUrl(cfg.upstream_url);
+
+  luna::gateway::KeyTable keys;
+  auto auth = std::make_unique<luna::gateway::GrpcAuthClient>(cfg.authsvc_addr, &keys);
+  auto upstream = std::make_unique<luna::gateway::UpstreamClient>(*config);
+  luna::gateway::ServerStats stats;
+  luna::gateway::RouterDeps deps{*config, *url, &keys, auth.get(), upstream.get(), &stats};
+  auto server = luna::gateway::HttpServer::Create(deps);
+  if (!server.ok()) {
+    spdlog::critical("{}", std::string(server.status().message()));
+    return 1;
+  }
+  auth->Start();
+  (*server)->Start();
+  spdlog::info("gateway listening on {} (port {}), upstream {}, authsvc {}, {} I/O thread(s)", cfg.listen,
+               (*server)->port(), cfg.upstream_url, cfg.authsvc_addr, cfg.threads);
+  if (!port_file.empty()) {
+    auto st = luna::WriteFileAtomically(port_file, std::to_string((*server)->port()), 0644);
+    if (!st.ok()) spdlog::error("cannot write port file: {}", std::string(st.message()));
+  }
+  int sig = luna::WaitForStopSignal();
+  spdlog::info("signal {} received: stopping (grace {} s)", sig, cfg.shutdown_grace_s);
+  (*server)->Shutdown();
+  auth->Stop();
+  upstream->CloseIdle();
+  // The server (and its I/O context) goes last: late gRPC completions may still post into it.
+  auth.reset();
+  upstream.reset();
+  server->reset();
+  spdlog::info("stopped");
+  return 0;
+}

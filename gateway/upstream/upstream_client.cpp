@@ -1,0 +1,290 @@
+#include "gateway/upstream/upstream_client.h"
+
+#include <openssl/ssl.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/ssl.hpp>
+
+namespace luna::gateway {
+
+namespace ssl = boost::asio::ssl;
+using asio::as_tuple;
+using asio::use_awaitable;
+using Clock = std::chrono::steady_clock;
+
+struct UpstreamClient::Conn {
+  std::unique_ptr<beast::tcp_stream> plain;
+  std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> tls;
+  beast::flat_buffer buffer;
+  Clock::time_point idle_since;
+
+  beast::tcp_stream& tcp() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
+};
+
+namespace {
+
+std::string PoolKey(const Url& u) { return (u.tls ? "https://" : "http://") + u.host + ":" + std::to_string(u.port); }
+
+// Idle pooled connections older than this are not reused: upstreams close idle keep-alive
+// connections after some seconds, and a write into a half-closed one costs a retry.
+constexpr auto kMaxIdle = std::chrono::seconds(30);
+
+bool IsHopByHop(http::field f, std::string_view name) {
+  switch (f) {
+    case http::field::connection:
+    case http::field::keep_alive:
+    case http::field::proxy_authenticate:
+    case http::field::proxy_authorization:
+    case http::field::te:
+    case http::field::trailer:
+    case http::field::transfer_encoding:
+    case http::field::upgrade:
+    case http::field::content_length:
+      return true;
+    default:
+      return beast::iequals(name, "proxy-connection");
+  }
+}
+
+template <class Stream>
+Awaitable<RelayResult> Relay(Stream& up, beast::tcp_stream& up_tcp, beast::flat_buffer& up_buf, Request& req,
+                             beast::tcp_stream& client, bool keep_alive, const GatewayConfig& cfg, bool reused,
+                             bool* retryable, bool* upstream_reusable) {
+  RelayResult r;
+  *retryable = false;
+  *upstream_reusable = false;
+  auto t0 = Clock::now();
+  up_tcp.expires_after(std::chrono::seconds(cfg.upstream_timeout_s));
+  auto [wec, wn] = co_await http::async_write(up, req, as_tuple(use_awaitable));
+  (void)wn;
+  if (wec) {
+    *retryable = reused;
+    r.outcome = wec == beast::error::timeout ? RelayResult::Outcome::kTimeout : RelayResult::Outcome::kConnectFailed;
+    r.error = "writing to upstream: " + wec.message();
+    co_return r;
+  }
+  http::response_parser<http::buffer_body> p;
+  p.body_limit(boost::none);
+  if (req.method() == http::verb::head) p.skip(true);
+  auto [hec, hn] = co_await http::async_read_header(up, up_buf, p, as_tuple(use_awaitable));
+  (void)hn;
+  if (hec) {
+    // A reused connection the upstream closed while idle fails with EOF/reset before any byte:
+    // safe to send again on a fresh connection.
+    *retryable = reused && (hec == http::error::end_of_stream || hec == asio::error::connection_reset ||
+                            hec == asio::error::eof);
+    r.outcome = hec == beast::error::timeout ? RelayResult::Outcome::kTimeout : RelayResult::Outcome::kConnectFailed;
+    r.error = "reading upstream response: " + hec.message();
+    co_return r;
+  }
+  r.upstream_first_byte_us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count();
+  auto& uh = p.get();
+  r.status = static_cast<int>(uh.result_int());
+
+  http::response<http::buffer_body> res{uh.result(), 11};
+  res.reason(uh.reason());
+  for (const auto& f : uh) {
+    if (IsHopByHop(f.name(), f.name_string())) continue;
+    res.insert(f.name_string(), f.value());
+  }
+  bool has_body = !p.is_done() || (uh.has_content_length() && *p.content_length() > 0);
+  if (req.method() == http::verb::head || r.status == 204 || r.status == 304 || (r.status >= 100 && r.status < 200)) {
+    if (auto cl = uh.find(http::field::content_length); cl != uh.end()) res.set(http::field::content_length, cl->value());
+    has_body = false;
+  } else if (auto len = p.content_length()) {
+    res.content_length(*len);
+  } else if (has_body) {
+    res.chunked(true);
+  } else {
+    res.content_length(0);
+  }
+  res.keep_alive(keep_alive);
+  res.body().data = nullptr;
+  res.body().size = 0;
+  res.body().more = has_body;
+
+  http::response_serializer<http::buffer_body> sr{res};
+  client.expires_after(std::chrono::seconds(cfg.upstream_timeout_s));
+  auto [hwec, hwn] = co_await http::async_write_header(client, sr, as_tuple(use_awaitable));
+  (void)hwn;
+  if (hwec) {
+    r.outcome = RelayResult::Outcome::kClientGone;
+    r.error = "writing to client: " + hwec.message();
+    co_return r;
+  }
+
+  std::vector<char> buf(64 * 1024);
+  while (!p.is_done()) {
+    p.get().body().data = buf.data();
+    p.get().body().size = buf.size();
+    up_tcp.expires_after(std::chrono::seconds(cfg.upstream_timeout_s));
+    auto [rec, rn] = co_await http::async_read_some(up, up_buf, p, as_tuple(use_awaitable));
+    (void)rn;
+    if (rec == http::error::need_buffer) rec = {};
+    if (rec) {
+      r.outcome = RelayResult::Outcome::kUpstreamCut;
+      r.error = "upstream broke off the answer: " + rec.message();
+      co_return r;  // the client connection is closed by the caller: no terminating chunk is sent
+    }
+    size_t got = buf.size() - p.get().body().size;
+    if (got == 0) continue;
+    r.body_bytes += static_cast<int64_t>(got);
+    res.body().data = buf.data();
+    res.body().size = got;
+    res.body().more = true;
+    client.expires_after(std::chrono::seconds(cfg.upstream_timeout_s));
+    auto [cec, cn] = co_await http::async_write(client, sr, as_tuple(use_awaitable));
+    (void)cn;
+    if (cec == http::error::need_buffer) cec = {};
+    if (cec) {
+      r.outcome = RelayResult::Outcome::kClientGone;
+      r.error = "writing to client: " + cec.message();
+      co_return r;  // the upstream connection is dropped, which cancels the upstream request
+    }
+  }
+  if (has_body) {
+    res.body().data = nullptr;
+    res.body().size = 0;
+    res.body().more = false;
+    auto [fec, fn] = co_await http::async_write(client, sr, as_tuple(use_awaitable));
+    (void)fn;
+    if (fec == http::error::need_buffer) fec = {};
+    if (fec) {
+      r.outcome = RelayResult::Outcome::kClientGone;
+      r.error = "writing to client: " + fec.message();
+      co_return r;
+    }
+  }
+  r.outcome = RelayResult::Outcome::kRelayed;
+  r.client_keep_alive = keep_alive;
+  *upstream_reusable = p.keep_alive();
+  co_return r;
+}
+
+}  // namespace
+
+UpstreamClient::UpstreamClient(std::shared_ptr<const GatewayConfig> config)
+    : config_(std::move(config)), ssl_ctx_(std::make_unique<ssl::context>(ssl::context::tls_client)) {
+  ssl_ctx_->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
+                        ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+  if (config_->upstream_tls_verify) {
+    ssl_ctx_->set_verify_mode(ssl::verify_peer);
+    if (!config_->upstream_ca_file.empty()) {
+      ssl_ctx_->load_verify_file(config_->upstream_ca_file);
+    } else {
+      ssl_ctx_->set_default_verify_paths();
+    }
+  } else {
+    ssl_ctx_->set_verify_mode(ssl::verify_none);
+  }
+}
+
+UpstreamClient::~UpstreamClient() = default;
+
+void UpstreamClient::CloseIdle() {
+  std::lock_guard lock(mu_);
+  idle_.clear();
+}
+
+std::unique_ptr<UpstreamClient::Conn> UpstreamClient::TakeIdle(const std::string& key) {
+  std::lock_guard lock(mu_);
+  auto it = idle_.find(key);
+  if (it == idle_.end()) return nullptr;
+  auto& v = it->second;
+  auto now = Clock::now();
+  while (!v.empty()) {
+    auto c = std::move(v.back());
+    v.pop_back();
+    if (now - c->idle_since < kMaxIdle && c->tcp().socket().is_open()) return c;
+  }
+  return nullptr;
+}
+
+void UpstreamClient::GiveBack(const std::string& key, std::unique_ptr<Conn> conn) {
+  conn->idle_since = Clock::now();
+  conn->tcp().expires_never();
+  std::lock_guard lock(mu_);
+  auto& v = idle_[key];
+  if (static_cast<int>(v.size()) < config_->upstream_max_idle_per_host) v.push_back(std::move(conn));
+}
+
+Awaitable<std::unique_ptr<UpstreamClient::Conn>> UpstreamClient::Connect(const Url& url, std::string* error,
+                                                                         bool* timed_out) {
+  auto ex = co_await asio::this_coro::executor;
+  tcp::resolver resolver(ex);
+  auto [rec, results] =
+      co_await resolver.async_resolve(url.host, std::to_string(url.port), as_tuple(use_awaitable));
+  if (rec) {
+    *error = "cannot resolve " + url.host + ": " + rec.message();
+    co_return nullptr;
+  }
+  auto conn = std::make_unique<Conn>();
+  if (url.tls) {
+    conn->tls = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(ex, *ssl_ctx_);
+  } else {
+    conn->plain = std::make_unique<beast::tcp_stream>(ex);
+  }
+  auto& tcp_stream = conn->tcp();
+  tcp_stream.expires_after(std::chrono::milliseconds(config_->upstream_connect_timeout_ms));
+  auto [cec, ep] = co_await tcp_stream.async_connect(results, as_tuple(use_awaitable));
+  (void)ep;
+  if (cec) {
+    *timed_out = cec == beast::error::timeout;
+    *error = "cannot connect to " + url.host + ":" + std::to_string(url.port) + ": " + cec.message();
+    co_return nullptr;
+  }
+  tcp_stream.socket().set_option(tcp::no_delay(true));
+  if (url.tls) {
+    if (!SSL_set_tlsext_host_name(conn->tls->native_handle(), url.host.c_str())) {
+      *error = "cannot set TLS server name for " + url.host;
+      co_return nullptr;
+    }
+    if (config_->upstream_tls_verify) conn->tls->set_verify_callback(ssl::host_name_verification(url.host));
+    auto [hec] = co_await conn->tls->async_handshake(ssl::stream_base::client, as_tuple(use_awaitable));
+    if (hec) {
+      *timed_out = hec == beast::error::timeout;
+      *error = "TLS handshake with " + url.host + " failed: " + hec.message();
+      co_return nullptr;
+    }
+  }
+  co_return conn;
+}
+
+Awaitable<RelayResult> UpstreamClient::Forward(const Url& url, Request& req, beast::tcp_stream& client,
+                                               bool keep_alive) {
+  const std::string key = PoolKey(url);
+  req.version(11);
+  req.keep_alive(true);
+  req.prepare_payload();
+  RelayResult last;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    auto conn = TakeIdle(key);
+    bool reused = conn != nullptr;
+    if (!conn) {
+      std::string error;
+      bool timed_out = false;
+      conn = co_await Connect(url, &error, &timed_out);
+      if (!conn) {
+        last.outcome = timed_out ? RelayResult::Outcome::kTimeout : RelayResult::Outcome::kConnectFailed;
+        last.error = error;
+        co_return last;
+      }
+    }
+    bool retryable = false;
+    bool reusable = false;
+    if (conn->tls) {
+      last = co_await Relay(*conn->tls, conn->tcp(), conn->buffer, req, client, keep_alive, *config_, reused,
+                            &retryable, &reusable);
+    } else {
+      last = co_await Relay(*conn->plain, *conn->plain, conn->buffer, req, client, keep_alive, *config_, reused,
+                            &retryable, &reusable);
+    }
+    if (last.outcome == RelayResult::Outcome::kRelayed && reusable) GiveBack(key, std::move(conn));
+    if (!retryable) co_return last;
+    spdlog::debug("pooled upstream connection was stale ({}); retrying on a new one", last.error);
+  }
+  co_return last;
+}
+
+}  // namespace luna::gateway

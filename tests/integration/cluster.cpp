@@ -1,0 +1,161 @@
+#include "tests/integration/cluster.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+
+namespace luna::testing {
+
+using json = nlohmann::json;
+
+Cluster::Cluster(Options opts) : opts_(std::move(opts)) {
+  admin_key_ = "sk-admin-test-" + std::to_string(getpid()) + "-" + std::to_string(rand());
+  if (!opts_.keys_file_content.empty()) WriteAll(keys_file(), opts_.keys_file_content);
+}
+
+Cluster::~Cluster() {
+  // Stop in reverse order, by PID (Process destructors SIGKILL whatever is left).
+  if (gateway_) gateway_->Stop(15, std::chrono::seconds(10));
+  if (auth_) auth_->Stop(15, std::chrono::seconds(10));
+  if (upstream_) upstream_->Stop(15, std::chrono::seconds(10));
+}
+
+void Cluster::StartUpstream() {
+  std::string pf = dir_.File("upstream.port");
+  std::remove(pf.c_str());
+  upstream_ = std::make_unique<Process>(LUNA_FAKE_UPSTREAM_BIN,
+                                        std::vector<std::string>{"--listen", "127.0.0.1:0", "--port-file", pf},
+                                        std::map<std::string, std::string>{}, dir_.File("upstream.log"));
+  upstream_port_ = WaitForPortFile(pf);
+  if (upstream_port_ == 0) throw std::runtime_error("fake upstream did not start: " + upstream_->Log());
+}
+
+void Cluster::StartAuth() {
+  std::string pf = dir_.File("auth.port");
+  std::remove(pf.c_str());
+  std::map<std::string, std::string> env{{"KEYS_FILE", keys_file()},
+                                         {"AUTHSVC_LISTEN", auth_port_ ? "127.0.0.1:" + std::to_string(auth_port_)
+                                                                       : std::string("127.0.0.1:0")}};
+  if (opts_.admin_key_env) env["ADMIN_KEY"] = admin_key_;
+  auth_ = std::make_unique<Process>(LUNA_AUTHSVC_BIN, std::vector<std::string>{"--port-file", pf}, env,
+                                    dir_.File("authsvc.log"));
+  auth_port_ = WaitForPortFile(pf);
+  if (auth_port_ == 0) throw std::runtime_error("authsvc did not start: " + auth_->Log());
+}
+
+void Cluster::StartGateway() {
+  std::string pf = dir_.File("gateway.port");
+  std::remove(pf.c_str());
+  std::map<std::string, std::string> env{
+      {"GATEWAY_LISTEN", "127.0.0.1:0"},
+      {"UPSTREAM_URL", "http://127.0.0.1:" + std::to_string(upstream_port_)},
+      {"AUTHSVC_ADDR", "127.0.0.1:" + std::to_string(auth_port_)},
+      {"SHUTDOWN_GRACE_SECONDS", "10"},
+  };
+  for (const auto& [k, v] : opts_.gateway_env) env[k] = v;
+  gateway_ = std::make_unique<Process>(LUNA_GATEWAY_BIN, std::vector<std::string>{"--port-file", pf}, env,
+                                       dir_.File("gateway.log"));
+  gateway_port_ = WaitForPortFile(pf);
+  if (gateway_port_ == 0) throw std::runtime_error("gateway did not start: " + gateway_->Log());
+  // Ready when its key table is synced (health 200), if authsvc runs.
+  if (auth_) {
+    bool ok = Eventually([&] { return Fetch(gateway_port_, "GET", "/health").status == 200; });
+    if (!ok) throw std::runtime_error("gateway never became healthy: " + gateway_->Log());
+  }
+}
+
+void Cluster::StopGateway(int sig) {
+  if (gateway_) gateway_->Stop(sig, std::chrono::seconds(20));
+}
+
+std::string Cluster::CreateKey(const std::string& name) {
+  auto r = Gateway("POST", "/admin/keys", {{"x-api-key", admin_key_}, {"content-type", "application/json"}},
+                   json{{"name", name}}.dump());
+  if (r.status != 200) throw std::runtime_error("create key failed: " + std::to_string(r.status) + " " + r.body);
+  return json::parse(r.body).at("api_key").get<std::string>();
+}
+
+int Cluster::SetEnabled(const std::string& key, bool enabled) {
+  return Gateway("POST", "/admin/keys/" + key + (enabled ? "/enable" : "/disable"), {{"x-api-key", admin_key_}})
+      .status;
+}
+
+HttpResponse Cluster::Gateway(const std::string& method, const std::string& target, const Headers& headers,
+                              const std::string& body) {
+  return Fetch(gateway_port_, method, target, headers, body);
+}
+
+void Cluster::SetModel(const std::string& model, const std::string& body) {
+  auto r = Fetch(upstream_port_, "POST", "/_control/models/" + model, {{"content-type", "application/json"}}, body);
+  if (r.status != 200) throw std::runtime_error("fake upstream control failed: " + r.body);
+}
+
+std::string Cluster::UpstreamRequests() { return Fetch(upstream_port_, "GET", "/_control/requests").body; }
+
+int UnusedPort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+std::string OpenClawLikeBody(const std::string& model, size_t bytes, bool stream) {
+  json tools = json::array();
+  for (int i = 0; i < 12; ++i) {
+    json t = {{"name", "tool_" + std::to_string(i)},
+              {"description", "Does thing number " + std::to_string(i) + " for the agent, carefully."},
+              {"input_schema",
+               {{"type", "object"},
+                {"properties", {{"path", {{"type", "string"}}}, {"limit", {{"type", "integer"}}}}},
+                {"required", json::array({"path"})}}}};
+    if (i == 11) t["cache_control"] = {{"type", "ephemeral"}};
+    tools.push_back(t);
+  }
+  json body = {
+      {"model", model},
+      {"max_tokens", 8192},
+      {"stream", stream},
+      {"system",
+       json::array({{{"type", "text"}, {"text", "You are a personal assistant running inside OpenClaw."}},
+                    {{"type", "text"}, {"text", std::string("")}, {"cache_control", {{"type", "ephemeral"}}}}})},
+      {"tools", tools},
+      {"messages",
+       json::array(
+           {{{"role", "user"}, {"content", "List the files in my home directory, please. Ünïcödé ✓ \"quoted\""}},
+            {{"role", "assistant"},
+             {"content", json::array({{{"type", "tool_use"},
+                                       {"id", "toolu_01"},
+                                       {"name", "tool_0"},
+                                       {"input", {{"path", "/home"}}}}})}},
+            {{"role", "user"},
+             {"content", json::array({{{"type", "tool_result"},
+                                       {"tool_use_id", "toolu_01"},
+                                       {"content", "a.txt\nb.txt"},
+                                       {"cache_control", {{"type", "ephemeral"}}}}})}}})},
+      {"metadata", {{"user_id", "agent-1"}}},
+      {"an_unknown_field", {{"kept", true}}},
+  };
+  std::string s = body.dump();
+  if (s.size() < bytes) {
+    // Grow the big system block to reach the size asked for.
+    std::string filler;
+    size_t need = bytes - s.size();
+    const std::string line = "Agent workspace rules: be careful, be brief, use tools well. ";
+    while (filler.size() < need) filler += line;
+    filler.resize(need);
+    body["system"][1]["text"] = filler;
+    s = body.dump();
+  }
+  return s;
+}
+
+}  // namespace luna::testing

@@ -1,0 +1,69 @@
+// Test support: the real binaries (fake upstream, authsvc, gateway) started on free ports with their
+// state in a temporary directory, stopped by PID when the test ends.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "tests/support/http_client.h"
+#include "tests/support/process.h"
+
+namespace luna::testing {
+
+class Cluster {
+ public:
+  struct Options {
+    std::map<std::string, std::string> gateway_env;  // extra or overriding gateway variables
+    std::string keys_file_content;                   // initial KEYS_FILE content ("" = none)
+    bool admin_key_env = true;                       // pass ADMIN_KEY to authsvc
+  };
+
+  Cluster() : Cluster(Options{}) {}
+  explicit Cluster(Options opts);
+  ~Cluster();
+
+  void StartUpstream();
+  void StartAuth();
+  void StartGateway();
+  void StopGateway(int sig = 15);
+  void KillAuth() { auth_.reset(); }
+
+  int gateway_port() const { return gateway_port_; }
+  int auth_port() const { return auth_port_; }
+  int upstream_port() const { return upstream_port_; }
+  const std::string& admin_key() const { return admin_key_; }
+  const TempDir& dir() const { return dir_; }
+  Process* gateway() { return gateway_.get(); }
+  Process* auth() { return auth_.get(); }
+  std::string keys_file() const { return dir_.File("keys.json"); }
+
+  // Creates a client key through the gateway's admin API; returns the full key.
+  std::string CreateKey(const std::string& name);
+  // Disables/enables a key through the admin API; returns the HTTP status.
+  int SetEnabled(const std::string& key, bool enabled);
+
+  // Requests through the gateway.
+  HttpResponse Gateway(const std::string& method, const std::string& target, const Headers& headers = {},
+                       const std::string& body = "");
+  // Sets a model's behaviour on the fake upstream (JSON, see tests/fakes).
+  void SetModel(const std::string& model, const std::string& json);
+  // The fake upstream's record of received requests (JSON text).
+  std::string UpstreamRequests();
+
+ private:
+  Options opts_;
+  TempDir dir_;
+  std::string admin_key_;
+  std::unique_ptr<Process> upstream_, auth_, gateway_;
+  int upstream_port_ = 0, auth_port_ = 0, gateway_port_ = 0;
+};
+
+// A port nothing listens on (bound, then released).
+int UnusedPort();
+
+// An OpenClaw-like /v1/messages body of about `bytes` bytes: 2 system blocks with cache_control,
+// 12 tools (the last with cache_control), a conversation with tool_use / tool_result.
+std::string OpenClawLikeBody(const std::string& model, size_t bytes, bool stream);
+
+}  // namespace luna::testing

@@ -1,0 +1,43 @@
+#include "gateway/convert/json_scan.h"
+
+#include <gtest/gtest.h>
+
+namespace luna::gateway {
+namespace {
+
+// The scanner finds top-level members wherever they are, skipping nested look-alikes.
+TEST(JsonScanTest, FindsTopLevelMembersNotNestedOnes) {
+  std::string body =
+      R"({"messages":[{"role":"user","content":"say \"model\": \"x\""},{"model":"nested"}],)"
+      R"( "system" : {"model":"inner"}, "model" : "claude-opus-4", "stream":true, "n": 12})";
+  EXPECT_EQ(TopLevelString(body, "model"), "claude-opus-4");
+  EXPECT_EQ(TopLevelBool(body, "stream"), true);
+  auto span = FindTopLevelMember(body, "n");
+  ASSERT_TRUE(span);
+  EXPECT_EQ(body.substr(span->begin, span->end - span->begin), "12");
+}
+
+// Escaped quotes and backslashes inside strings do not end the string early.
+TEST(JsonScanTest, HandlesEscapesInStrings) {
+  std::string body = R"({"a":"x\\","b":"y\\\"z","model":"m"})";
+  EXPECT_EQ(TopLevelString(body, "model"), "m");
+  EXPECT_EQ(TopLevelString(body, "a"), std::nullopt) << "strings with escapes are not returned raw";
+}
+
+// Malformed or non-object input yields nothing instead of crashing or reading past the end.
+TEST(JsonScanTest, MalformedInputYieldsNothing) {
+  for (std::string bad : {"", "[]", "\"model\"", "{", "{\"model\"", "{\"model\":", "{\"model\":\"unterminated",
+                          "{\"x\":[1,2,{\"y\":\"}\"}", "nul", "{\"model\" \"m\"}", "{,}"}) {
+    EXPECT_EQ(TopLevelString(bad, "model"), std::nullopt) << bad;
+  }
+  EXPECT_EQ(TopLevelBool(R"({"stream":"true"})", "stream"), std::nullopt);
+  EXPECT_EQ(TopLevelBool(R"({"stream":false})", "stream"), false);
+}
+
+// A duplicated key resolves to the last occurrence, as JSON parsers do.
+TEST(JsonScanTest, LastDuplicateWins) {
+  EXPECT_EQ(TopLevelString(R"({"model":"a","model":"b"})", "model"), "b");
+}
+
+}  // namespace
+}  // namespace luna::gateway
