@@ -4,6 +4,7 @@
 
 #include <cctype>
 #include <deque>
+#include <unordered_map>
 
 
 namespace luna::authsvc {
@@ -346,6 +347,32 @@ grpc::ServerUnaryReactor* AuthGrpcService::DeleteKey(grpc::CallbackServerContext
     reactor->Finish(ToGrpcStatus(key.status()));
   });
   return reactor;
+}
+
+grpc::ServerUnaryReactor* AuthGrpcService::CheckAdmin(grpc::CallbackServerContext* ctx,
+                                                      const pb::CheckAdminRequest* /*request*/,
+                                                      pb::CheckAdminResponse* /*response*/) {
+  absl::Status status;
+  AdminManagerOrStatus(ctx, &status);
+  return FinishNow(ctx, status);
+}
+
+grpc::ServerUnaryReactor* AuthGrpcService::GetLegacyUsage(grpc::CallbackServerContext* ctx,
+                                                          const pb::GetLegacyUsageRequest* /*request*/,
+                                                          pb::GetLegacyUsageResponse* response) {
+  absl::Status status;
+  KeyManager* m = ManagerOrStatus(&status);
+  if (m == nullptr) return FinishNow(ctx, status);
+  // Deleted keys keep their history: their names are no longer known, only their ids.
+  std::unordered_map<std::string, std::string> names;
+  for (const KeyEntry& e : m->ListKeys()) names.emplace(e.id, e.name);
+  for (const auto& [key_id, usage_json] : m->legacy_usage()) {
+    auto* entry = response->add_entries();
+    entry->set_key_id(key_id);
+    if (auto it = names.find(key_id); it != names.end()) entry->set_name(it->second);
+    entry->set_usage_json(usage_json);
+  }
+  return FinishNow(ctx, absl::OkStatus());
 }
 
 }  // namespace luna::authsvc

@@ -48,6 +48,12 @@ class AuthGrpcService final : public luna::auth::v1::AuthService::CallbackServic
                                       luna::auth::v1::KeyInfo* response) override;
   grpc::ServerUnaryReactor* DeleteKey(grpc::CallbackServerContext* ctx, const luna::auth::v1::KeyRef* request,
                                       luna::auth::v1::DeleteKeyResponse* response) override;
+  grpc::ServerUnaryReactor* CheckAdmin(grpc::CallbackServerContext* ctx,
+                                       const luna::auth::v1::CheckAdminRequest* request,
+                                       luna::auth::v1::CheckAdminResponse* response) override;
+  grpc::ServerUnaryReactor* GetLegacyUsage(grpc::CallbackServerContext* ctx,
+                                           const luna::auth::v1::GetLegacyUsageRequest* request,
+                                           luna::auth::v1::GetLegacyUsageResponse* response) override;
 
  private:
   friend class WatchKeysReactor;

@@ -347,6 +347,46 @@ TEST_F(AuthsvcGrpcTest, ConcurrentAdminWritesAreAllPersisted) {
   EXPECT_EQ(reloaded->key_count(), 2u + kThreads * kPerThread);
 }
 
+TEST_F(AuthsvcGrpcTest, CheckAdminAnswersLikeTheOtherAdminCalls) {
+  // The admin key (either header) is OK; none or an unknown key is UNAUTHENTICATED; a client key PERMISSION_DENIED.
+  pb::CheckAdminResponse resp;
+  EXPECT_TRUE(stub_->CheckAdmin(Admin().get(), pb::CheckAdminRequest(), &resp).ok());
+  EXPECT_TRUE(
+      stub_->CheckAdmin(Ctx("authorization", std::string("Bearer ") + kAdminKey).get(), pb::CheckAdminRequest(), &resp)
+          .ok());
+  auto st = stub_->CheckAdmin(Ctx().get(), pb::CheckAdminRequest(), &resp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(st.error_message(), "admin credential required");
+  st = stub_->CheckAdmin(Ctx("x-api-key", "sk-nobody").get(), pb::CheckAdminRequest(), &resp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(st.error_message(), "invalid admin credential");
+  st = stub_->CheckAdmin(Ctx("x-api-key", kAliceKey).get(), pb::CheckAdminRequest(), &resp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(st.error_message(), "admin key required");
+}
+
+TEST_F(AuthsvcGrpcTest, GetLegacyUsageHandsOutTheOldUsageObjectsWithoutCredential) {
+  // Every key that had a "usage" object comes back with its id, name and the object as JSON; keys without
+  // one (bob) are not listed; the history outlives the key's deletion (name then unknown).
+  pb::GetLegacyUsageResponse resp;
+  ASSERT_TRUE(stub_->GetLegacyUsage(Ctx().get(), pb::GetLegacyUsageRequest(), &resp).ok());
+  ASSERT_EQ(resp.entries_size(), 1);
+  EXPECT_EQ(resp.entries(0).key_id(), AliceId());
+  EXPECT_EQ(resp.entries(0).name(), "alice");
+  EXPECT_EQ(resp.entries(0).usage_json(), R"({"total_requests":3})");
+
+  pb::KeyRef ref;
+  ref.set_key(AliceId());
+  pb::DeleteKeyResponse deleted;
+  ASSERT_TRUE(stub_->DeleteKey(Admin().get(), ref, &deleted).ok());
+  resp.Clear();
+  ASSERT_TRUE(stub_->GetLegacyUsage(Ctx().get(), pb::GetLegacyUsageRequest(), &resp).ok());
+  ASSERT_EQ(resp.entries_size(), 1);
+  EXPECT_EQ(resp.entries(0).key_id(), AliceId());
+  EXPECT_EQ(resp.entries(0).name(), "");
+  EXPECT_EQ(resp.entries(0).usage_json(), R"({"total_requests":3})");
+}
+
 TEST(AuthsvcHealthTest, NotServingUntilTheKeysFileIsLoadedThenServing) {
   // Before a KeyManager is attached health is NOT_SERVING and calls are UNAVAILABLE; afterwards SERVING.
   TempDir dir;
