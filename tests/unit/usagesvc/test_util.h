@@ -1,0 +1,74 @@
+// Helpers shared by the usagesvc unit tests: a temporary directory, event builders, file utilities.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "usage.pb.h"
+
+namespace luna::usagesvc::testing {
+
+// A fresh directory under $TMPDIR (or /tmp), removed with everything in it at the end of the test.
+class TempDir {
+ public:
+  TempDir() {
+    std::string base = std::getenv("TMPDIR") != nullptr ? std::getenv("TMPDIR") : "/tmp";
+    std::string pattern = base + "/usagesvc-test-XXXXXX";
+    if (::mkdtemp(pattern.data()) == nullptr) ADD_FAILURE() << "mkdtemp failed";
+    path_ = pattern;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  const std::string& path() const { return path_; }
+  std::string File(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+inline void WriteBytes(const std::string& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << bytes;
+}
+
+inline std::string ReadBytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// 2026-03-01T00:00:00Z in Unix milliseconds.
+constexpr int64_t kMar1Utc = 1772323200000;
+constexpr int64_t kHourMs = 3600 * 1000;
+
+inline luna::usage::v1::UsageEvent Event(const std::string& id, const std::string& key, int64_t time_ms,
+                                         const std::string& model = "claude-sonnet-4-5", int64_t input = 100,
+                                         int64_t output = 10, int status = 200) {
+  luna::usage::v1::UsageEvent e;
+  e.set_event_id(id);
+  e.set_key_id(key);
+  e.set_time_unix_ms(time_ms);
+  e.set_requested_model(model);
+  e.set_served_model(model);
+  e.set_input_tokens(input);
+  e.set_output_tokens(output);
+  e.set_cache_read_tokens(1);
+  e.set_cache_write_tokens(2);
+  e.set_status(status);
+  e.set_api("anthropic");
+  e.set_gateway_id("gw-test");
+  return e;
+}
+
+}  // namespace luna::usagesvc::testing

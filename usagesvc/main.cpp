@@ -1,0 +1,158 @@
+// usagesvc: the usage ledger service. Wiring only: configuration, the gRPC server, the ledger's store,
+// the authsvc client, the legacy import, signals.
+//
+//   USAGE_DATA_DIR                  journal + snapshot directory (default ./usage-data)
+//   USAGESVC_LISTEN                 host:port to serve gRPC on (default 0.0.0.0:8182; port 0 picks one)
+//   AUTHSVC_ADDR                    authsvc, for admin checks and the legacy import (127.0.0.1:8181)
+//   USAGE_TIMEZONE                  day/hour buckets: UTC (default) or a fixed offset (+08:00, UTC+8)
+//   USAGE_LEGACY_TIMEZONE           the zone of the old proxy's dates (default +08:00)
+//   USAGE_DETAIL_RETENTION_DAYS     per-request detail kept this long (default 30)
+//   USAGE_SNAPSHOT_EVERY_EVENTS     snapshot after this many events (default 100000; 0 = off)
+//   USAGE_SNAPSHOT_INTERVAL_SECONDS ... or this long after the last one (default 3600; 0 = off)
+//   USAGE_TEST_FAIL_WRITES_IF_EXISTS  tests only: journal writes fail while this file exists
+//
+//   --port-file PATH       after binding, write the bound port there (decimal text, atomically)
+//   --probe [host:port]    check the health of a running usagesvc (default 127.0.0.1:8182); exit 0/1
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <cstring>
+#include <optional>
+#include <string>
+
+#include "common/atomic_file.h"
+#include "common/grpc_server.h"
+#include "common/health_probe.h"
+#include "common/logging.h"
+#include "common/signals.h"
+#include "usagesvc/grpc_auth_client.h"
+#include "usagesvc/legacy_importer.h"
+#include "usagesvc/usage_config.h"
+#include "usagesvc/usage_grpc_service.h"
+#include "usagesvc/usage_store.h"
+
+namespace {
+
+constexpr int kProbeTimeoutMs = 2000;
+constexpr int kShutdownGraceMs = 5000;
+
+struct Flags {
+  std::string port_file;
+  std::optional<std::string> probe_target;
+};
+
+void PrintUsage() {
+  std::fprintf(stderr,
+               "usage: usagesvc [--port-file PATH] | --probe [HOST:PORT]\n"
+               "environment: USAGE_DATA_DIR (./usage-data), USAGESVC_LISTEN (0.0.0.0:8182), AUTHSVC_ADDR "
+               "(127.0.0.1:8181),\n  USAGE_TIMEZONE (UTC), USAGE_LEGACY_TIMEZONE (+08:00), "
+               "USAGE_DETAIL_RETENTION_DAYS (30),\n  USAGE_SNAPSHOT_EVERY_EVENTS (100000), "
+               "USAGE_SNAPSHOT_INTERVAL_SECONDS (3600)\n");
+}
+
+bool ParseFlags(int argc, char** argv, Flags* flags) {
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--port-file" && i + 1 < argc) {
+      flags->port_file = argv[++i];
+    } else if (arg.rfind("--port-file=", 0) == 0) {
+      flags->port_file = arg.substr(std::strlen("--port-file="));
+    } else if (arg == "--probe") {
+      flags->probe_target = "127.0.0.1:8182";
+      if (i + 1 < argc && argv[i + 1][0] != '-') flags->probe_target = argv[++i];
+    } else if (arg.rfind("--probe=", 0) == 0) {
+      flags->probe_target = arg.substr(std::strlen("--probe="));
+    } else {
+      std::fprintf(stderr, "usagesvc: unknown or incomplete argument \"%s\"\n", arg.c_str());
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  luna::BlockStopSignals();
+
+  Flags flags;
+  if (!ParseFlags(argc, argv, &flags)) {
+    PrintUsage();
+    return 2;
+  }
+  if (flags.probe_target) {
+    return luna::ProbeGrpcHealth(*flags.probe_target, luna::usagesvc::UsageGrpcService::kHealthName, kProbeTimeoutMs)
+               ? 0
+               : 1;
+  }
+
+  luna::SetupLogging("usagesvc");
+  auto config = luna::usagesvc::UsageConfig::FromEnv();
+  if (!config.ok()) {
+    spdlog::error("{}", std::string(config.status().message()));
+    return 2;
+  }
+
+  // Declared in this order so that they are destroyed in reverse: importer, server, service, store,
+  // auth client.
+  luna::usagesvc::GrpcAuthClient auth(grpc::CreateChannel(config->authsvc_addr, grpc::InsecureChannelCredentials()));
+  std::unique_ptr<luna::usagesvc::UsageStore> store;
+  luna::usagesvc::UsageGrpcService service(&auth);
+  auto server = luna::GrpcServer::Start(config->listen, {&service}, luna::usagesvc::UsageGrpcService::kHealthName);
+  if (!server.ok()) {
+    spdlog::error("{}", std::string(server.status().message()));
+    return 1;
+  }
+  spdlog::info("gRPC listening on {} (port {}); not serving until the ledger is loaded", config->listen,
+               (*server)->port());
+
+  luna::usagesvc::UsageStoreOptions options;
+  options.data_dir = config->data_dir;
+  options.ledger.zone = config->zone;
+  options.ledger.legacy_zone = config->legacy_zone;
+  options.ledger.detail_retention_ms = config->detail_retention_days * 86400 * 1000;
+  options.snapshot_every_events = config->snapshot_every_events;
+  options.snapshot_interval_ms = config->snapshot_interval_seconds * 1000;
+  options.fail_writes_if_exists = config->fail_writes_if_exists;
+  spdlog::info("loading the usage ledger from {} (time zone {}, legacy dates in {})", options.data_dir,
+               config->zone.name, config->legacy_zone.name);
+  auto opened = luna::usagesvc::UsageStore::Open(options);
+  if (!opened.ok()) {
+    spdlog::error("{}", std::string(opened.status().message()));
+    spdlog::error("refusing to start");
+    (*server)->Shutdown(0);
+    return 1;
+  }
+  store = std::move(*opened);
+  const auto& report = store->load_report();
+  for (const auto& problem : report.problems) spdlog::warn("load: {}", problem);
+  auto stats = store->ledger().Stats();
+  spdlog::info(
+      "ledger loaded: snapshot {}, {} journals, {} records, {} events replayed, {} bytes cut off; {} keys, {} "
+      "aggregate rows, {} event ids, {} legacy keys",
+      report.snapshot_found ? "found" : "none", report.journals_replayed, report.records_replayed,
+      report.events_replayed, report.bytes_dropped, stats.keys, stats.aggregate_rows, stats.event_ids,
+      stats.legacy_keys);
+
+  service.AttachStore(store.get());
+  luna::GrpcServer* grpc_server = server->get();
+  store->SetHealthListener([grpc_server](bool healthy) { grpc_server->SetServing(healthy); });
+  if (!flags.port_file.empty()) {
+    if (auto st = luna::WriteFileAtomically(flags.port_file, std::to_string((*server)->port()), 0644); !st.ok()) {
+      spdlog::error("cannot write the port file: {}", std::string(st.message()));
+      store->SetHealthListener(nullptr);
+      (*server)->Shutdown(0);
+      return 1;
+    }
+  }
+  auto importer = std::make_unique<luna::usagesvc::LegacyImporter>(&auth, store.get());
+  spdlog::info("serving on port {}", (*server)->port());
+
+  int sig = luna::WaitForStopSignal();
+  spdlog::info("stopping on signal {}", sig);
+  importer.reset();
+  store->SetHealthListener(nullptr);
+  (*server)->Shutdown(kShutdownGraceMs);
+  spdlog::info("stopped");
+  return 0;
+}
