@@ -10,6 +10,7 @@
 #include "common/logging.h"
 #include "common/signals.h"
 #include "gateway/clients/grpc_auth_client.h"
+#include "gateway/clients/grpc_usage_client.h"
 #include "gateway/clients/key_table.h"
 #include "gateway/config/gateway_config.h"
 #include "gateway/http/server.h"
@@ -61,8 +62,18 @@ int main(int argc, char** argv) {
   luna::gateway::KeyTable keys;
   auto auth = std::make_unique<luna::gateway::GrpcAuthClient>(cfg.authsvc_addr, &keys);
   auto upstream = std::make_unique<luna::gateway::UpstreamClient>(*config);
+  std::unique_ptr<luna::gateway::UsageShipper> usage;
+  if (cfg.usagesvc_addr != "off") {
+    usage = std::make_unique<luna::gateway::UsageShipper>(cfg.usagesvc_addr, cfg.usage_spool_file,
+                                                          cfg.usage_batch_size);
+    auto st = usage->Start();
+    if (!st.ok()) {
+      spdlog::critical("usage spool: {}", std::string(st.message()));
+      return 1;
+    }
+  }
   luna::gateway::ServerStats stats;
-  luna::gateway::RouterDeps deps{*config, *url, &keys, auth.get(), upstream.get(), &stats};
+  luna::gateway::RouterDeps deps{*config, *url, &keys, auth.get(), upstream.get(), &stats, usage.get()};
   auto server = luna::gateway::HttpServer::Create(deps);
   if (!server.ok()) {
     spdlog::critical("{}", std::string(server.status().message()));
@@ -79,11 +90,15 @@ int main(int argc, char** argv) {
   int sig = luna::WaitForStopSignal();
   spdlog::info("signal {} received: stopping (grace {} s)", sig, cfg.shutdown_grace_s);
   (*server)->Shutdown();
+  // In-flight requests have finished: their usage events are queued. Spool them all, then try
+  // briefly to deliver; what is left is replayed at the next start.
+  if (usage) usage->Stop(2000);
   auth->Stop();
   upstream->CloseIdle();
   // The server (and its I/O context) goes last: late gRPC completions may still post into it.
   auth.reset();
   upstream.reset();
+  usage.reset();
   server->reset();
   spdlog::info("stopped");
   return 0;

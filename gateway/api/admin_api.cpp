@@ -1,16 +1,36 @@
-// The admin HTTP API with the old proxy's shapes, served through authsvc's admin RPCs. The caller's
-// credential is forwarded; authsvc decides (401 no or unknown credential, 403 a client key).
+// The admin HTTP API with the old proxy's shapes, served through the services' admin RPCs. The
+// caller's credential is forwarded; the services decide (401 no or unknown credential, 403 a client
+// key). Keys come from authsvc, usage figures from usagesvc.
 #include <nlohmann/json.hpp>
 
+#include <map>
+
 #include "gateway/api/router_internal.h"
+#include "gateway/clients/grpc_call.h"
 #include "gateway/http/await_callback.h"
 
 namespace luna::gateway {
 
 namespace authpb = luna::auth::v1;
+namespace usagepb = luna::usage::v1;
 using json = nlohmann::json;
+using AuthAsync = authpb::AuthService::Stub::async_interface;
+using UsageAsync = usagepb::UsageService::Stub::async_interface;
 
 namespace {
+
+// One admin RPC, awaited. A coroutine whose parameters are all references or pointers (see
+// await_callback.h on GCC 12).
+template <class Iface, class Req, class Resp>
+Awaitable<std::pair<grpc::Status, Resp>> Rpc(Iface* async, AsyncMethod<Iface, Req, Resp> method,
+                                             const std::string& cred, const Req& req) {
+  using R = std::pair<grpc::Status, Resp>;
+  if (async == nullptr) co_return R{grpc::Status(grpc::StatusCode::UNAVAILABLE, "usage recording is off"), Resp{}};
+  co_return co_await AwaitCallback<R>([&](std::function<void(R)> done) {
+    CallWithCredential<Iface, Req, Resp>(async, method, cred, req,
+                                         [done](grpc::Status s, Resp r) { done(R{s, std::move(r)}); });
+  });
+}
 
 int HttpStatusFor(const grpc::Status& st) {
   switch (st.error_code()) {
@@ -18,24 +38,27 @@ int HttpStatusFor(const grpc::Status& st) {
     case grpc::StatusCode::PERMISSION_DENIED: return 403;
     case grpc::StatusCode::NOT_FOUND: return 404;
     case grpc::StatusCode::INVALID_ARGUMENT: return 400;
-    case grpc::StatusCode::ALREADY_EXISTS: return 409;
-    case grpc::StatusCode::FAILED_PRECONDITION: return 409;
+    case grpc::StatusCode::ALREADY_EXISTS:
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      return 409;
     case grpc::StatusCode::UNAVAILABLE:
     case grpc::StatusCode::DEADLINE_EXCEEDED:
     case grpc::StatusCode::CANCELLED:
+    case grpc::StatusCode::UNIMPLEMENTED:
       return 503;
     default: return 500;
   }
 }
 
-std::string MessageFor(const grpc::Status& st) {
+std::string MessageFor(const grpc::Status& st, const char* service) {
   switch (st.error_code()) {
     case grpc::StatusCode::NOT_FOUND: return "Key not found";
     case grpc::StatusCode::PERMISSION_DENIED: return "Admin key required";
     case grpc::StatusCode::UNAUTHENTICATED: return "Invalid admin key";
     case grpc::StatusCode::UNAVAILABLE:
     case grpc::StatusCode::DEADLINE_EXCEEDED:
-      return "Key service unavailable: " + st.error_message();
+    case grpc::StatusCode::UNIMPLEMENTED:
+      return std::string(service) + " unavailable: " + st.error_message();
     default: return st.error_message();
   }
 }
@@ -45,30 +68,91 @@ json KeyJson(const authpb::KeyInfo& k) {
               {"enabled", k.enabled()}, {"created", k.created()}, {"imported", k.imported()}};
 }
 
-// Splits "/admin/keys/{key}[/{action}]" into key and action. The key part is percent-decoded.
-bool SplitKeyPath(std::string_view path, std::string* key, std::string* action) {
-  constexpr std::string_view kPrefix = "/admin/keys/";
-  if (path.rfind(kPrefix, 0) != 0) return false;
-  std::string_view rest = path.substr(kPrefix.size());
-  auto slash = rest.find('/');
-  std::string_view k = rest.substr(0, slash);
-  *action = slash == std::string_view::npos ? "" : std::string(rest.substr(slash + 1));
-  key->clear();
+std::string PercentDecode(std::string_view s) {
   auto hex = [](char c) -> int {
     if (c >= '0' && c <= '9') return c - '0';
     if (c >= 'a' && c <= 'f') return c - 'a' + 10;
     if (c >= 'A' && c <= 'F') return c - 'A' + 10;
     return -1;
   };
-  for (size_t i = 0; i < k.size(); ++i) {
-    if (k[i] == '%' && i + 2 < k.size() && hex(k[i + 1]) >= 0 && hex(k[i + 2]) >= 0) {
-      *key += static_cast<char>(hex(k[i + 1]) * 16 + hex(k[i + 2]));
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
+      out += static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2]));
       i += 2;
+    } else if (s[i] == '+') {
+      out += ' ';
     } else {
-      *key += k[i];
+      out += s[i];
     }
   }
+  return out;
+}
+
+// Splits "/admin/keys/{key}[/{action}]" into key and action.
+bool SplitKeyPath(std::string_view path, std::string* key, std::string* action) {
+  constexpr std::string_view kPrefix = "/admin/keys/";
+  if (path.rfind(kPrefix, 0) != 0) return false;
+  std::string_view rest = path.substr(kPrefix.size());
+  auto slash = rest.find('/');
+  *key = PercentDecode(rest.substr(0, slash));
+  *action = slash == std::string_view::npos ? "" : std::string(rest.substr(slash + 1));
   return !key->empty();
+}
+
+std::map<std::string, std::string> QueryParams(std::string_view target) {
+  std::map<std::string, std::string> out;
+  auto q = target.find('?');
+  if (q == std::string_view::npos) return out;
+  std::string_view rest = target.substr(q + 1);
+  while (!rest.empty()) {
+    auto amp = rest.find('&');
+    std::string_view kv = rest.substr(0, amp);
+    auto eq = kv.find('=');
+    out[PercentDecode(kv.substr(0, eq))] = eq == std::string_view::npos ? "" : PercentDecode(kv.substr(eq + 1));
+    if (amp == std::string_view::npos) break;
+    rest.remove_prefix(amp + 1);
+  }
+  return out;
+}
+
+bool IsDate(const std::string& d) {
+  if (d.size() != 10 || d[4] != '-' || d[7] != '-') return false;
+  for (size_t i : {0, 1, 2, 3, 5, 6, 8, 9}) {
+    if (d[i] < '0' || d[i] > '9') return false;
+  }
+  return true;
+}
+
+json LastUsed(int64_t ms) {
+  if (ms <= 0) return nullptr;
+  std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+// The old proxy's per-model entry: {"total": input+output, "requests"}, plus the new fields.
+json ModelEntry(const usagepb::UsageTotals& t) {
+  return json{{"total", t.input_tokens() + t.output_tokens()},
+              {"requests", t.requests()},
+              {"input", t.input_tokens()},
+              {"output", t.output_tokens()},
+              {"cache_read", t.cache_read_tokens()},
+              {"cache_write", t.cache_write_tokens()},
+              {"errors", t.errors()}};
+}
+
+void Add(usagepb::UsageTotals* into, const usagepb::UsageTotals& t) {
+  into->set_requests(into->requests() + t.requests());
+  into->set_errors(into->errors() + t.errors());
+  into->set_input_tokens(into->input_tokens() + t.input_tokens());
+  into->set_output_tokens(into->output_tokens() + t.output_tokens());
+  into->set_cache_read_tokens(into->cache_read_tokens() + t.cache_read_tokens());
+  into->set_cache_write_tokens(into->cache_write_tokens() + t.cache_write_tokens());
+  into->set_last_used_unix_ms(std::max(into->last_used_unix_ms(), t.last_used_unix_ms()));
 }
 
 }  // namespace
@@ -81,28 +165,170 @@ Awaitable<bool> Router::HandleAdmin(Request& req, beast::tcp_stream& stream, Out
     co_return co_await WriteError(stream, req, out, 401,
                                   "Missing API key: send the admin key as x-api-key or Authorization: Bearer");
   }
-  auto* auth = deps_.auth;
+  AuthAsync* auth = deps_.auth->async();
+  UsageAsync* usage = deps_.usage != nullptr ? deps_.usage->async() : nullptr;
+  std::string service = "Key service";
   auto fail = [&](const grpc::Status& st) -> Awaitable<bool> {
     if (st.error_code() == grpc::StatusCode::UNAVAILABLE) out.note = st.error_message();
-    co_return co_await WriteError(stream, req, out, HttpStatusFor(st), MessageFor(st));
+    co_return co_await WriteError(stream, req, out, HttpStatusFor(st), MessageFor(st, service.c_str()));
   };
   auto ok = [&](json body) -> Awaitable<bool> {
     out.status = 200;
     co_return co_await WriteResponse(stream, req.version(), 200, body.dump(), req.keep_alive());
   };
+  bool get = req.method() == http::verb::get;
+  auto params = QueryParams(target);
 
-  if (path == "/admin/keys") {
-    if (req.method() == http::verb::get) {
-      using R = std::pair<grpc::Status, authpb::ListKeysResponse>;
-      auto [st, resp] = co_await AwaitCallback<R>([&](std::function<void(R)> done) {
-        auth->CallAdmin<authpb::ListKeysRequest, authpb::ListKeysResponse>(
-            &authpb::AuthService::Stub::async_interface::ListKeys, cred, {},
-            [done](grpc::Status s, authpb::ListKeysResponse r) { done(R{s, std::move(r)}); });
-      });
+  // ---- usage: the old proxy's /admin/usage, /admin/usage/daily, /admin/usage/hourly ----
+  if (path == "/admin/usage" || path == "/admin/usage/daily" || path == "/admin/usage/hourly") {
+    if (!get) co_return co_await WriteError(stream, req, out, 405, "Method not allowed: use GET", true, OneHeader("allow", "GET"));
+    usagepb::QueryUsageRequest q;
+    for (const char* name : {"date", "from", "to"}) {
+      if (params.count(name) && !IsDate(params[name])) {
+        co_return co_await WriteError(stream, req, out, 400,
+                                      std::string("Query parameter \"") + name + "\" must be a date YYYY-MM-DD");
+      }
+    }
+    if (params.count("date")) {
+      q.set_from_date(params["date"]);
+      q.set_to_date(params["date"]);
+    }
+    if (params.count("from")) q.set_from_date(params["from"]);
+    if (params.count("to")) q.set_to_date(params["to"]);
+    // Keys first: their names label the rows, and this call checks the admin credential.
+    authpb::ListKeysRequest lreq;
+    auto [lst, keys] = co_await Rpc<AuthAsync, authpb::ListKeysRequest, authpb::ListKeysResponse>(
+        auth, &AuthAsync::ListKeys, cred, lreq);
+    if (!lst.ok()) co_return co_await fail(lst);
+    std::map<std::string, const authpb::KeyInfo*> by_id;
+    for (const auto& k : keys.keys()) by_id[k.id()] = &k;
+    if (params.count("key")) {
+      std::string want = params["key"];
+      for (const auto& k : keys.keys()) {
+        if (k.id() == want || k.name() == want) q.set_key_id(k.id());
+      }
+      if (q.key_id().empty()) co_return co_await WriteError(stream, req, out, 404, "Key not found");
+    }
+    service = "Usage service";
+    auto name_of = [&](const std::string& id) {
+      auto it = by_id.find(id);
+      return it == by_id.end() ? id : it->second->name();
+    };
+    if (path == "/admin/usage") {
+      auto [st, resp] = co_await Rpc<UsageAsync, usagepb::QueryUsageRequest, usagepb::QueryUsageResponse>(
+          usage, &UsageAsync::QueryUsage, cred, q);
       if (!st.ok()) co_return co_await fail(st);
+      usagepb::UsageTotals t;
+      for (const auto& row : resp.rows()) Add(&t, row.totals());
+      int64_t active = 0;
+      for (const auto& k : keys.keys()) active += k.enabled() ? 1 : 0;
+      json answer = {{"total_input_tokens", t.input_tokens()},
+                     {"total_output_tokens", t.output_tokens()},
+                     {"total_requests", t.requests()},
+                     {"total_keys", keys.keys_size()},
+                     {"active_keys", active},
+                     {"total_cache_read_tokens", t.cache_read_tokens()},
+                     {"total_cache_write_tokens", t.cache_write_tokens()},
+                     {"total_errors", t.errors()},
+                     {"time_zone", resp.time_zone()}};
+      co_return co_await ok(std::move(answer));
+    }
+    bool hourly = path == "/admin/usage/hourly";
+    q.set_by_day(!hourly);
+    q.set_by_hour(hourly);
+    q.set_by_key(true);
+    q.set_by_model(true);
+    auto [st, resp] = co_await Rpc<UsageAsync, usagepb::QueryUsageRequest, usagepb::QueryUsageResponse>(
+        usage, &UsageAsync::QueryUsage, cred, q);
+    if (!st.ok()) co_return co_await fail(st);
+    // bucket -> key -> model -> totals (rows arrive sorted by bucket, key, model)
+    std::map<std::string, std::map<std::string, std::map<std::string, usagepb::UsageTotals>>> buckets;
+    for (const auto& row : resp.rows()) {
+      buckets[hourly ? row.hour() : row.day()][row.key_id()][row.model()] = row.totals();
+    }
+    json list = json::array();
+    for (const auto& [bucket, per_key] : buckets) {
+      usagepb::UsageTotals all;
+      std::map<std::string, usagepb::UsageTotals> models;
+      json tenants = json::object();
+      json key_rows = json::array();
+      for (const auto& [key_id, per_model] : per_key) {
+        usagepb::UsageTotals kt;
+        json key_models = json::object();
+        for (const auto& [model, t] : per_model) {
+          Add(&kt, t);
+          Add(&models[model], t);
+          key_models[model] = ModelEntry(t);
+        }
+        Add(&all, kt);
+        std::string name = name_of(key_id);
+        tenants[name] = key_models;
+        key_rows.push_back({{"name", name},
+                            {"key_id", key_id},
+                            {"input", kt.input_tokens()},
+                            {"output", kt.output_tokens()},
+                            {"requests", kt.requests()},
+                            {"cache_read", kt.cache_read_tokens()},
+                            {"cache_write", kt.cache_write_tokens()},
+                            {"errors", kt.errors()},
+                            {"by_model", key_models}});
+      }
+      json by_model = json::object();
+      for (const auto& [model, t] : models) by_model[model] = ModelEntry(t);
+      if (hourly) {
+        list.push_back({{"hour", bucket}, {"by_model", by_model}, {"by_tenant", tenants}});
+      } else {
+        list.push_back({{"date", bucket},
+                        {"total_input", all.input_tokens()},
+                        {"total_output", all.output_tokens()},
+                        {"total_requests", all.requests()},
+                        {"total_cache_read", all.cache_read_tokens()},
+                        {"total_cache_write", all.cache_write_tokens()},
+                        {"total_errors", all.errors()},
+                        {"by_model", by_model},
+                        {"by_tenant", tenants},
+                        {"keys", key_rows}});
+      }
+    }
+    json answer = {{hourly ? "hours" : "days", list}, {"time_zone", resp.time_zone()}};
+    co_return co_await ok(std::move(answer));
+  }
+
+  // ---- keys ----
+  if (path == "/admin/keys") {
+    if (get) {
+      authpb::ListKeysRequest lreq;
+      auto [st, resp] = co_await Rpc<AuthAsync, authpb::ListKeysRequest, authpb::ListKeysResponse>(
+          auth, &AuthAsync::ListKeys, cred, lreq);
+      if (!st.ok()) co_return co_await fail(st);
+      // Usage per key, when usagesvc answers; the list still comes without it otherwise.
+      std::map<std::string, usagepb::UsageTotals> per_key;
+      bool have_usage = false;
+      if (usage != nullptr) {
+        usagepb::QueryUsageRequest q;
+        q.set_by_key(true);
+        auto [ust, uresp] = co_await Rpc<UsageAsync, usagepb::QueryUsageRequest, usagepb::QueryUsageResponse>(
+            usage, &UsageAsync::QueryUsage, cred, q);
+        if (ust.ok()) {
+          have_usage = true;
+          for (const auto& row : uresp.rows()) per_key[row.key_id()] = row.totals();
+        }
+      }
       json keys = json::array();
-      for (const auto& k : resp.keys()) keys.push_back(KeyJson(k));
-      json answer = json{{"keys", keys}};
+      for (const auto& k : resp.keys()) {
+        json item = KeyJson(k);
+        if (have_usage) {
+          const auto& t = per_key[k.id()];
+          item["total_input"] = t.input_tokens();
+          item["total_output"] = t.output_tokens();
+          item["total_requests"] = t.requests();
+          item["total_cache_read"] = t.cache_read_tokens();
+          item["total_cache_write"] = t.cache_write_tokens();
+          item["last_used"] = LastUsed(t.last_used_unix_ms());
+        }
+        keys.push_back(std::move(item));
+      }
+      json answer = {{"keys", keys}};
       co_return co_await ok(std::move(answer));
     }
     if (req.method() == http::verb::post) {
@@ -125,15 +351,11 @@ Awaitable<bool> Router::HandleAdmin(Request& req, beast::tcp_stream& stream, Out
       }
       authpb::CreateKeyRequest creq;
       creq.set_name(name);
-      using R = std::pair<grpc::Status, authpb::CreateKeyResponse>;
-      auto [st, resp] = co_await AwaitCallback<R>([&](std::function<void(R)> done) {
-        auth->CallAdmin<authpb::CreateKeyRequest, authpb::CreateKeyResponse>(
-            &authpb::AuthService::Stub::async_interface::CreateKey, cred, creq,
-            [done](grpc::Status s, authpb::CreateKeyResponse r) { done(R{s, std::move(r)}); });
-      });
+      auto [st, resp] = co_await Rpc<AuthAsync, authpb::CreateKeyRequest, authpb::CreateKeyResponse>(
+          auth, &AuthAsync::CreateKey, cred, creq);
       if (!st.ok()) co_return co_await fail(st);
       out.key_id = resp.key().id();
-      json answer = json{{"api_key", resp.api_key()}, {"name", resp.key().name()}, {"id", resp.key().id()}};
+      json answer = {{"api_key", resp.api_key()}, {"name", resp.key().name()}, {"id", resp.key().id()}};
       co_return co_await ok(std::move(answer));
     }
     co_return co_await WriteError(stream, req, out, 405, "Method not allowed: use GET or POST /admin/keys", true,
@@ -144,50 +366,76 @@ Awaitable<bool> Router::HandleAdmin(Request& req, beast::tcp_stream& stream, Out
   if (SplitKeyPath(path, &key, &action)) {
     authpb::KeyRef ref;
     ref.set_key(key);
-    using R = std::pair<grpc::Status, authpb::KeyInfo>;
-    using Method = GrpcAuthClient::AdminMethod<authpb::KeyRef, authpb::KeyInfo>;
+    using Method = AsyncMethod<AuthAsync, authpb::KeyRef, authpb::KeyInfo>;
     Method method = nullptr;
     std::string status_word;
-    if (action.empty() && req.method() == http::verb::get) {
-      method = &authpb::AuthService::Stub::async_interface::GetKey;
+    if ((action.empty() || action == "usage") && get) {
+      method = &AuthAsync::GetKey;
     } else if (action == "disable" && req.method() == http::verb::post) {
-      method = &authpb::AuthService::Stub::async_interface::DisableKey;
+      method = &AuthAsync::DisableKey;
       status_word = "disabled";
     } else if (action == "enable" && req.method() == http::verb::post) {
-      method = &authpb::AuthService::Stub::async_interface::EnableKey;
+      method = &AuthAsync::EnableKey;
       status_word = "enabled";
     } else if (action.empty() && req.method() == http::verb::delete_) {
       // Look the key up first so the answer can carry its name, as the old proxy's did.
-      auto [gst, info] = co_await AwaitCallback<R>([&](std::function<void(R)> done) {
-        auth->CallAdmin<authpb::KeyRef, authpb::KeyInfo>(&authpb::AuthService::Stub::async_interface::GetKey, cred,
-                                                         ref, [done](grpc::Status s, authpb::KeyInfo r) {
-                                                           done(R{s, std::move(r)});
-                                                         });
-      });
+      auto [gst, info] = co_await Rpc<AuthAsync, authpb::KeyRef, authpb::KeyInfo>(auth, &AuthAsync::GetKey, cred, ref);
       if (!gst.ok()) co_return co_await fail(gst);
-      using D = std::pair<grpc::Status, authpb::DeleteKeyResponse>;
-      auto [dst, dresp] = co_await AwaitCallback<D>([&](std::function<void(D)> done) {
-        auth->CallAdmin<authpb::KeyRef, authpb::DeleteKeyResponse>(
-            &authpb::AuthService::Stub::async_interface::DeleteKey, cred, ref,
-            [done](grpc::Status s, authpb::DeleteKeyResponse r) { done(D{s, std::move(r)}); });
-      });
+      auto [dst, dresp] = co_await Rpc<AuthAsync, authpb::KeyRef, authpb::DeleteKeyResponse>(
+          auth, &AuthAsync::DeleteKey, cred, ref);
       if (!dst.ok()) co_return co_await fail(dst);
       out.key_id = dresp.id();
-      json answer = json{{"status", "deleted"}, {"name", info.name()}, {"id", dresp.id()}};
+      json answer = {{"status", "deleted"}, {"name", info.name()}, {"id", dresp.id()}};
       co_return co_await ok(std::move(answer));
-    } else if (action.empty() || action == "disable" || action == "enable") {
+    } else if (action.empty() || action == "disable" || action == "enable" || action == "usage") {
       co_return co_await WriteError(stream, req, out, 405, "Method not allowed for " + std::string(path));
     }
     if (method != nullptr) {
-      auto [st, info] = co_await AwaitCallback<R>([&](std::function<void(R)> done) {
-        auth->CallAdmin<authpb::KeyRef, authpb::KeyInfo>(method, cred, ref, [done](grpc::Status s, authpb::KeyInfo r) {
-          done(R{s, std::move(r)});
-        });
-      });
+      auto [st, info] = co_await Rpc<AuthAsync, authpb::KeyRef, authpb::KeyInfo>(auth, method, cred, ref);
       if (!st.ok()) co_return co_await fail(st);
       out.key_id = info.id();
+      if (action == "usage") {
+        // The old proxy's {name, enabled, usage{total_input, total_output, total_requests, last_used, daily}}.
+        usagepb::QueryUsageRequest q;
+        q.set_key_id(info.id());
+        q.set_by_day(true);
+        q.set_by_model(true);
+        service = "Usage service";
+        auto [ust, uresp] = co_await Rpc<UsageAsync, usagepb::QueryUsageRequest, usagepb::QueryUsageResponse>(
+            usage, &UsageAsync::QueryUsage, cred, q);
+        if (!ust.ok()) co_return co_await fail(ust);
+        usagepb::UsageTotals all;
+        std::map<std::string, std::pair<usagepb::UsageTotals, json>> days;
+        for (const auto& row : uresp.rows()) {
+          Add(&all, row.totals());
+          auto& d = days[row.day()];
+          Add(&d.first, row.totals());
+          d.second[row.model()] = ModelEntry(row.totals());
+        }
+        json daily = json::object();
+        for (const auto& [day, d] : days) {
+          daily[day] = {{"input", d.first.input_tokens()},
+                        {"output", d.first.output_tokens()},
+                        {"requests", d.first.requests()},
+                        {"cache_read", d.first.cache_read_tokens()},
+                        {"cache_write", d.first.cache_write_tokens()},
+                        {"by_model", d.second}};
+        }
+        json answer = {{"name", info.name()},
+                       {"enabled", info.enabled()},
+                       {"id", info.id()},
+                       {"usage",
+                        {{"total_input", all.input_tokens()},
+                         {"total_output", all.output_tokens()},
+                         {"total_requests", all.requests()},
+                         {"total_cache_read", all.cache_read_tokens()},
+                         {"total_cache_write", all.cache_write_tokens()},
+                         {"last_used", LastUsed(all.last_used_unix_ms())},
+                         {"daily", daily}}}};
+        co_return co_await ok(std::move(answer));
+      }
       if (status_word.empty()) co_return co_await ok(KeyJson(info));
-      json answer = json{{"status", status_word}, {"name", info.name()}, {"id", info.id()}};
+      json answer = {{"status", status_word}, {"name", info.name()}, {"id", info.id()}};
       co_return co_await ok(std::move(answer));
     }
   }

@@ -8,6 +8,8 @@
 #include "gateway/api/router_internal.h"
 #include "gateway/convert/json_scan.h"
 #include "gateway/http/await_callback.h"
+#include "gateway/usage/stream_usage.h"
+#include "gateway/usage/usage_observer.h"
 
 namespace luna::gateway {
 
@@ -168,12 +170,22 @@ Awaitable<bool> Router::HandleHealth(Request& req, beast::tcp_stream& stream, Ou
           {"outage_policy", cfg.auth_outage_policy == AuthOutagePolicy::kServeKnown ? "serve_known" : "fail_closed"}}}}},
       {"upstream", {{"url", cfg.upstream_url}}},
   };
+  if (deps_.usage != nullptr) {
+    auto us = deps_.usage->stats();
+    j["services"]["usagesvc"] = {{"address", cfg.usagesvc_addr},
+                                 {"connected", us.connected},
+                                 {"events_pending", us.pending},
+                                 {"events_acknowledged", us.acknowledged},
+                                 {"events_rejected", us.rejected}};
+  }
   out.status = can_serve ? 200 : 503;
   co_return co_await WriteResponse(stream, req.version(), out.status, j.dump(), req.keep_alive());
 }
 
 Awaitable<bool> Router::HandleClientApi(Request& req, beast::tcp_stream& stream, Outcome& out) {
   const auto& cfg = *deps_.config;
+  const auto t0 = Clock::now();
+  const auto wall0 = std::chrono::system_clock::now();
   std::string_view path = PathOf(req);
   if ((path == "/v1/messages" || path == "/v1/chat/completions") && req.method() != http::verb::post) {
     co_return co_await WriteError(stream, req, out, 405,
@@ -219,11 +231,59 @@ Awaitable<bool> Router::HandleClientApi(Request& req, beast::tcp_stream& stream,
   std::string_view body = req.body();
   if (auto model = TopLevelString(body, "model")) out.model = std::string(*model);
 
+  // Usage is metered on the two model endpoints. OpenAI streams are always asked for their usage
+  // upstream; the usage chunk is hidden again from clients that did not ask for it.
+  std::optional<WireFormat> api;
+  if (path == "/v1/messages") api = WireFormat::kAnthropic;
+  if (path == "/v1/chat/completions") api = WireFormat::kOpenAI;
+  bool streaming = TopLevelBool(body, "stream").value_or(false);
+  bool hide_usage_chunk = false;
+  if (api == WireFormat::kOpenAI && streaming && deps_.usage != nullptr) {
+    hide_usage_chunk = !EnsureIncludeUsage(&req.body());
+  }
+  std::optional<UsageObserver> observer;
+  if (api && deps_.usage != nullptr) observer.emplace(*api, hide_usage_chunk);
+
   // --- relay ---
   bool keep_alive = req.keep_alive() && !deps_.stats->stopping.load();
   PrepareUpstreamRequest(req, deps_.upstream_url, cfg);
-  RelayResult r = co_await deps_.upstream->Forward(deps_.upstream_url, req, stream, keep_alive);
+  RelayResult r = co_await deps_.upstream->Forward(deps_.upstream_url, req, stream, keep_alive,
+                                                   observer ? &*observer : nullptr);
   out.upstream_us = r.upstream_first_byte_us;
+  if (observer) {
+    int status = r.status;
+    bool partial = false;
+    switch (r.outcome) {
+      case RelayResult::Outcome::kRelayed:
+        // A 2xx answer that did not reach its own end marker was cut short somewhere.
+        partial = r.status / 100 == 2 && observer->meter() != nullptr && !observer->meter()->complete();
+        break;
+      case RelayResult::Outcome::kConnectFailed: status = 502; break;
+      case RelayResult::Outcome::kTimeout: status = 504; partial = true; break;
+      case RelayResult::Outcome::kUpstreamCut: partial = true; break;
+      case RelayResult::Outcome::kClientGone: status = 499; partial = true; break;
+    }
+    luna::usage::v1::UsageEvent ev;
+    ev.set_event_id(deps_.usage->NextEventId());
+    ev.set_key_id(out.key_id);
+    ev.set_time_unix_ms(std::chrono::duration_cast<std::chrono::milliseconds>(wall0.time_since_epoch()).count());
+    ev.set_requested_model(out.model);
+    if (const UsageMeter* m = observer->meter()) {
+      ev.set_served_model(m->served_model().empty() ? out.model : m->served_model());
+      ev.set_input_tokens(m->usage().input_tokens);
+      ev.set_output_tokens(m->usage().output_tokens);
+      ev.set_cache_read_tokens(m->usage().cache_read_tokens);
+      ev.set_cache_write_tokens(m->usage().cache_write_tokens);
+    }
+    ev.set_status(status);
+    ev.set_upstream_latency_us(r.upstream_first_byte_us);
+    ev.set_total_latency_us(std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count());
+    ev.set_partial(partial);
+    ev.set_api(*api == WireFormat::kAnthropic ? "anthropic" : "openai");
+    ev.set_stream(streaming);
+    ev.set_gateway_id(deps_.usage->id_prefix());
+    deps_.usage->Submit(std::move(ev));
+  }
   switch (r.outcome) {
     case RelayResult::Outcome::kRelayed:
       out.status = r.status;

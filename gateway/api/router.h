@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "gateway/clients/grpc_auth_client.h"
+#include "gateway/clients/grpc_usage_client.h"
 #include "gateway/clients/key_table.h"
 #include "gateway/config/gateway_config.h"
 #include "gateway/http/beast_fwd.h"
@@ -28,6 +29,7 @@ struct RouterDeps {
   GrpcAuthClient* auth = nullptr;
   UpstreamClient* upstream = nullptr;
   ServerStats* stats = nullptr;
+  UsageShipper* usage = nullptr;  // null: usage is not recorded
 };
 
 class Router {

@@ -46,26 +46,8 @@ class GrpcAuthClient {
   // One ValidateKey call (deadline 2 s). A found key is also added to the table.
   void ValidateKey(const std::string& key, const std::string& hash, std::function<void(ValidateOutcome)> done);
 
-  // Admin RPCs, forwarding `credential` as x-api-key metadata. Deadline 5 s.
-  template <class Req, class Resp>
-  using AdminMethod = void (luna::auth::v1::AuthService::Stub::async_interface::*)(
-      grpc::ClientContext*, const Req*, Resp*, std::function<void(grpc::Status)>);
-
-  template <class Req, class Resp>
-  void CallAdmin(AdminMethod<Req, Resp> method, const std::string& credential, Req request,
-                 std::function<void(grpc::Status, Resp)> done) {
-    struct Call {
-      grpc::ClientContext ctx;
-      Req req;
-      Resp resp;
-    };
-    auto call = std::make_shared<Call>();
-    call->req = std::move(request);
-    call->ctx.AddMetadata("x-api-key", credential);
-    call->ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-    (stub_->async()->*method)(&call->ctx, &call->req, &call->resp,
-                              [call, done = std::move(done)](grpc::Status st) { done(st, std::move(call->resp)); });
-  }
+  // For admin RPCs (see grpc_call.h): authsvc's async stub interface.
+  luna::auth::v1::AuthService::Stub::async_interface* async() { return stub_->async(); }
 
  private:
   void WatchLoop();

@@ -44,6 +44,9 @@ absl::StatusOr<std::shared_ptr<const GatewayConfig>> LoadGatewayConfigFromEnv() 
   LUNA_ASSIGN_OR_RETURN(c->upstream_max_idle_per_host,
                         EnvInt("UPSTREAM_MAX_IDLE_PER_HOST", c->upstream_max_idle_per_host, 0, 100000));
   c->authsvc_addr = EnvString("AUTHSVC_ADDR", c->authsvc_addr);
+  c->usagesvc_addr = EnvString("USAGESVC_ADDR", c->usagesvc_addr);
+  c->usage_spool_file = EnvString("USAGE_SPOOL_FILE", c->usage_spool_file);
+  LUNA_ASSIGN_OR_RETURN(c->usage_batch_size, EnvInt("USAGE_BATCH_SIZE", c->usage_batch_size, 1, 10000));
   std::string policy = EnvString("AUTH_OUTAGE_POLICY", "serve_known");
   if (policy == "serve_known") {
     c->auth_outage_policy = AuthOutagePolicy::kServeKnown;

@@ -34,6 +34,9 @@ struct GatewayConfig {
   int upstream_timeout_s = 600;                       // UPSTREAM_TIMEOUT_SECONDS (first byte, and between reads)
   int upstream_max_idle_per_host = 256;               // UPSTREAM_MAX_IDLE_PER_HOST
   std::string authsvc_addr = "127.0.0.1:8181";        // AUTHSVC_ADDR
+  std::string usagesvc_addr = "127.0.0.1:8182";       // USAGESVC_ADDR ("off": usage is not recorded)
+  std::string usage_spool_file = "./usage-spool.log"; // USAGE_SPOOL_FILE
+  int usage_batch_size = 500;                         // USAGE_BATCH_SIZE
   AuthOutagePolicy auth_outage_policy = AuthOutagePolicy::kServeKnown;  // AUTH_OUTAGE_POLICY
   int negative_cache_ms = 2000;                       // AUTH_NEGATIVE_CACHE_MS
   int64_t max_body_bytes = 32 << 20;                  // MAX_BODY_BYTES

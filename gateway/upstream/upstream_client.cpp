@@ -17,6 +17,10 @@ struct UpstreamClient::Conn {
   std::unique_ptr<beast::tcp_stream> plain;
   std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> tls;
   beast::flat_buffer buffer;
+  // Body relay buffer, allocated once per connection (not zeroed): a fresh 64 KiB buffer per request
+  // cost more than the rest of the relay, in memset and page faults.
+  static constexpr size_t kRelayBufferSize = 64 * 1024;
+  std::unique_ptr<char[]> relay_buf{new char[kRelayBufferSize]};
   Clock::time_point idle_since;
 
   beast::tcp_stream& tcp() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
@@ -48,9 +52,10 @@ bool IsHopByHop(http::field f, std::string_view name) {
 }
 
 template <class Stream>
-Awaitable<RelayResult> Relay(Stream& up, beast::tcp_stream& up_tcp, beast::flat_buffer& up_buf, Request& req,
+Awaitable<RelayResult> Relay(Stream& up, beast::tcp_stream& up_tcp, beast::flat_buffer& up_buf, char* buf,
+                             size_t buf_size, Request& req,
                              beast::tcp_stream& client, bool keep_alive, const GatewayConfig& cfg, bool reused,
-                             bool* retryable, bool* upstream_reusable) {
+                             RelayObserver* observer, bool* retryable, bool* upstream_reusable) {
   RelayResult r;
   *retryable = false;
   *upstream_reusable = false;
@@ -81,6 +86,12 @@ Awaitable<RelayResult> Relay(Stream& up, beast::tcp_stream& up_tcp, beast::flat_
   r.upstream_first_byte_us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count();
   auto& uh = p.get();
   r.status = static_cast<int>(uh.result_int());
+  bool rewrite = false;
+  if (observer != nullptr) {
+    auto ct = uh.find(http::field::content_type);
+    observer->OnResponseHead(r.status, ct == uh.end() ? std::string_view() : std::string_view(ct->value().data(), ct->value().size()));
+    rewrite = observer->RewritesBody();
+  }
 
   http::response<http::buffer_body> res{uh.result(), 11};
   res.reason(uh.reason());
@@ -92,9 +103,9 @@ Awaitable<RelayResult> Relay(Stream& up, beast::tcp_stream& up_tcp, beast::flat_
   if (req.method() == http::verb::head || r.status == 204 || r.status == 304 || (r.status >= 100 && r.status < 200)) {
     if (auto cl = uh.find(http::field::content_length); cl != uh.end()) res.set(http::field::content_length, cl->value());
     has_body = false;
-  } else if (auto len = p.content_length()) {
+  } else if (auto len = p.content_length(); len && !rewrite) {
     res.content_length(*len);
-  } else if (has_body) {
+  } else if (has_body || rewrite) {
     res.chunked(true);
   } else {
     res.content_length(0);
@@ -109,15 +120,15 @@ Awaitable<RelayResult> Relay(Stream& up, beast::tcp_stream& up_tcp, beast::flat_
   auto [hwec, hwn] = co_await http::async_write_header(client, sr, as_tuple(use_awaitable));
   (void)hwn;
   if (hwec) {
+    if (observer != nullptr) observer->OnEnd(false);
     r.outcome = RelayResult::Outcome::kClientGone;
     r.error = "writing to client: " + hwec.message();
     co_return r;
   }
 
-  std::vector<char> buf(64 * 1024);
   while (!p.is_done()) {
-    p.get().body().data = buf.data();
-    p.get().body().size = buf.size();
+    p.get().body().data = buf;
+    p.get().body().size = buf_size;
     up_tcp.expires_after(std::chrono::seconds(cfg.upstream_timeout_s));
     auto [rec, rn] = co_await http::async_read_some(up, up_buf, p, as_tuple(use_awaitable));
     (void)rn;
@@ -125,13 +136,17 @@ Awaitable<RelayResult> Relay(Stream& up, beast::tcp_stream& up_tcp, beast::flat_
     if (rec) {
       r.outcome = RelayResult::Outcome::kUpstreamCut;
       r.error = "upstream broke off the answer: " + rec.message();
+      if (observer != nullptr) observer->OnEnd(false);
       co_return r;  // the client connection is closed by the caller: no terminating chunk is sent
     }
-    size_t got = buf.size() - p.get().body().size;
+    size_t got = buf_size - p.get().body().size;
     if (got == 0) continue;
     r.body_bytes += static_cast<int64_t>(got);
-    res.body().data = buf.data();
-    res.body().size = got;
+    std::string_view out(buf, got);
+    if (observer != nullptr) out = observer->OnBody(out);
+    if (out.empty()) continue;
+    res.body().data = const_cast<char*>(out.data());
+    res.body().size = out.size();
     res.body().more = true;
     client.expires_after(std::chrono::seconds(cfg.upstream_timeout_s));
     auto [cec, cn] = co_await http::async_write(client, sr, as_tuple(use_awaitable));
@@ -140,10 +155,12 @@ Awaitable<RelayResult> Relay(Stream& up, beast::tcp_stream& up_tcp, beast::flat_
     if (cec) {
       r.outcome = RelayResult::Outcome::kClientGone;
       r.error = "writing to client: " + cec.message();
+      if (observer != nullptr) observer->OnEnd(false);
       co_return r;  // the upstream connection is dropped, which cancels the upstream request
     }
   }
-  if (has_body) {
+  if (observer != nullptr) observer->OnEnd(true);
+  if (has_body || rewrite) {
     res.body().data = nullptr;
     res.body().size = 0;
     res.body().more = false;
@@ -252,7 +269,7 @@ Awaitable<std::unique_ptr<UpstreamClient::Conn>> UpstreamClient::Connect(const U
 }
 
 Awaitable<RelayResult> UpstreamClient::Forward(const Url& url, Request& req, beast::tcp_stream& client,
-                                               bool keep_alive) {
+                                               bool keep_alive, RelayObserver* observer) {
   const std::string key = PoolKey(url);
   req.version(11);
   req.keep_alive(true);
@@ -274,11 +291,11 @@ Awaitable<RelayResult> UpstreamClient::Forward(const Url& url, Request& req, bea
     bool retryable = false;
     bool reusable = false;
     if (conn->tls) {
-      last = co_await Relay(*conn->tls, conn->tcp(), conn->buffer, req, client, keep_alive, *config_, reused,
-                            &retryable, &reusable);
+      last = co_await Relay(*conn->tls, conn->tcp(), conn->buffer, conn->relay_buf.get(), Conn::kRelayBufferSize, req, client, keep_alive, *config_, reused,
+                            observer, &retryable, &reusable);
     } else {
-      last = co_await Relay(*conn->plain, *conn->plain, conn->buffer, req, client, keep_alive, *config_, reused,
-                            &retryable, &reusable);
+      last = co_await Relay(*conn->plain, *conn->plain, conn->buffer, conn->relay_buf.get(), Conn::kRelayBufferSize, req, client, keep_alive, *config_, reused,
+                            observer, &retryable, &reusable);
     }
     if (last.outcome == RelayResult::Outcome::kRelayed && reusable) GiveBack(key, std::move(conn));
     if (!retryable) co_return last;

@@ -13,6 +13,7 @@
 
 #include "gateway/config/gateway_config.h"
 #include "gateway/http/beast_fwd.h"
+#include "gateway/upstream/relay_observer.h"
 #include "gateway/upstream/url.h"
 
 namespace boost::asio::ssl {
@@ -44,7 +45,8 @@ class UpstreamClient {
 
   // Sends `req` (its target, Host and credentials already set for the upstream) to `url` and relays
   // the response to `client`. `keep_alive` is what the client asked for.
-  Awaitable<RelayResult> Forward(const Url& url, Request& req, beast::tcp_stream& client, bool keep_alive);
+  Awaitable<RelayResult> Forward(const Url& url, Request& req, beast::tcp_stream& client, bool keep_alive,
+                                 RelayObserver* observer = nullptr);
 
   // Drops every idle pooled connection (at shutdown).
   void CloseIdle();

@@ -20,6 +20,7 @@ Cluster::Cluster(Options opts) : opts_(std::move(opts)) {
 Cluster::~Cluster() {
   // Stop in reverse order, by PID (Process destructors SIGKILL whatever is left).
   if (gateway_) gateway_->Stop(15, std::chrono::seconds(10));
+  if (usage_) usage_->Stop(15, std::chrono::seconds(10));
   if (auth_) auth_->Stop(15, std::chrono::seconds(10));
   if (upstream_) upstream_->Stop(15, std::chrono::seconds(10));
 }
@@ -47,6 +48,24 @@ void Cluster::StartAuth() {
   if (auth_port_ == 0) throw std::runtime_error("authsvc did not start: " + auth_->Log());
 }
 
+void Cluster::StartUsage(const std::map<std::string, std::string>& extra_env) {
+#ifdef LUNA_USAGESVC_BIN
+  std::string pf = dir_.File("usage.port");
+  std::remove(pf.c_str());
+  if (usage_port_ == 0) usage_port_ = UnusedPort();
+  std::map<std::string, std::string> env{{"USAGE_DATA_DIR", dir_.File("usage-data")},
+                                         {"USAGESVC_LISTEN", "127.0.0.1:" + std::to_string(usage_port_)},
+                                         {"AUTHSVC_ADDR", "127.0.0.1:" + std::to_string(auth_port_)}};
+  for (const auto& [k, v] : extra_env) env[k] = v;
+  usage_ = std::make_unique<Process>(LUNA_USAGESVC_BIN, std::vector<std::string>{"--port-file", pf}, env,
+                                     dir_.File("usagesvc.log"));
+  if (WaitForPortFile(pf) == 0) throw std::runtime_error("usagesvc did not start: " + usage_->Log());
+#else
+  (void)extra_env;
+  throw std::runtime_error("usagesvc is not built");
+#endif
+}
+
 void Cluster::StartGateway() {
   std::string pf = dir_.File("gateway.port");
   std::remove(pf.c_str());
@@ -55,7 +74,12 @@ void Cluster::StartGateway() {
       {"UPSTREAM_URL", "http://127.0.0.1:" + std::to_string(upstream_port_)},
       {"AUTHSVC_ADDR", "127.0.0.1:" + std::to_string(auth_port_)},
       {"SHUTDOWN_GRACE_SECONDS", "10"},
+      {"USAGE_SPOOL_FILE", spool_file()},
   };
+  // usagesvc's port is fixed up front so a gateway started before it (or across its restarts)
+  // finds it.
+  if (usage_port_ == 0) usage_port_ = UnusedPort();
+  env["USAGESVC_ADDR"] = "127.0.0.1:" + std::to_string(usage_port_);
   for (const auto& [k, v] : opts_.gateway_env) env[k] = v;
   gateway_ = std::make_unique<Process>(LUNA_GATEWAY_BIN, std::vector<std::string>{"--port-file", pf}, env,
                                        dir_.File("gateway.log"));

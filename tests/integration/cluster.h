@@ -25,6 +25,8 @@ class Cluster {
 
   void StartUpstream();
   void StartAuth();
+  // usagesvc with its data in the temporary directory (same port again after a restart).
+  void StartUsage(const std::map<std::string, std::string>& extra_env = {});
   void StartGateway();
   void StopGateway(int sig = 15);
   void KillAuth() { auth_.reset(); }
@@ -36,6 +38,9 @@ class Cluster {
   const TempDir& dir() const { return dir_; }
   Process* gateway() { return gateway_.get(); }
   Process* auth() { return auth_.get(); }
+  Process* usage() { return usage_.get(); }
+  int usage_port() const { return usage_port_; }
+  std::string spool_file() const { return dir_.File("usage-spool.log"); }
   std::string keys_file() const { return dir_.File("keys.json"); }
 
   // Creates a client key through the gateway's admin API; returns the full key.
@@ -55,8 +60,8 @@ class Cluster {
   Options opts_;
   TempDir dir_;
   std::string admin_key_;
-  std::unique_ptr<Process> upstream_, auth_, gateway_;
-  int upstream_port_ = 0, auth_port_ = 0, gateway_port_ = 0;
+  std::unique_ptr<Process> upstream_, auth_, usage_, gateway_;
+  int upstream_port_ = 0, auth_port_ = 0, usage_port_ = 0, gateway_port_ = 0;
 };
 
 // A port nothing listens on (bound, then released).

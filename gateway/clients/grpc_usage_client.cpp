@@ -1,0 +1,216 @@
+#include "gateway/clients/grpc_usage_client.h"
+
+#include <spdlog/spdlog.h>
+
+#include "common/crypto.h"
+
+namespace luna::gateway {
+
+namespace usagepb = luna::usage::v1;
+using Clock = std::chrono::steady_clock;
+
+UsageShipper::UsageShipper(std::string target, std::string spool_path, int batch_size)
+    : target_(std::move(target)),
+      spool_path_(std::move(spool_path)),
+      batch_size_(batch_size),
+      id_prefix_("gw-" + RandomHex(6)) {
+  if (!target_.empty()) {
+    grpc::ChannelArguments args;
+    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+    args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
+    args.SetMaxReceiveMessageSize(64 << 20);
+    channel_ = grpc::CreateCustomChannel(target_, grpc::InsecureChannelCredentials(), args);
+    stub_ = usagepb::UsageService::NewStub(channel_);
+  }
+}
+
+UsageShipper::~UsageShipper() { Stop(0); }
+
+absl::Status UsageShipper::Start() {
+  auto spool = UsageSpool::Open(spool_path_);
+  if (!spool.ok()) return spool.status();
+  spool_ = std::move(*spool);
+  if (spool_->dropped_tail_bytes() > 0) {
+    spdlog::warn("usage spool {}: cut off a torn tail of {} bytes (a crash mid-write)", spool_path_,
+                 spool_->dropped_tail_bytes());
+  }
+  if (!spool_->pending().empty()) {
+    spdlog::info("usage spool {}: {} events from a previous run to deliver", spool_path_, spool_->pending().size());
+  }
+  {
+    std::lock_guard lock(mu_);
+    stats_.pending = static_cast<int64_t>(spool_->pending().size());
+  }
+  writer_ = std::thread([this] { WriterLoop(); });
+  sender_ = std::thread([this] { SenderLoop(); });
+  return absl::OkStatus();
+}
+
+void UsageShipper::Stop(int drain_ms) {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return;
+    stopping_ = true;
+    drain_ms_ = drain_ms;
+  }
+  cv_.notify_all();
+  send_cv_.notify_all();
+  if (writer_.joinable()) writer_.join();
+  if (sender_.joinable()) sender_.join();
+}
+
+std::string UsageShipper::NextEventId() {
+  return id_prefix_ + "-" + std::to_string(seq_.fetch_add(1, std::memory_order_relaxed) + 1);
+}
+
+void UsageShipper::Submit(usagepb::UsageEvent event) {
+  bool wake;
+  {
+    std::lock_guard lock(mu_);
+    inbox_.push_back(std::move(event));
+    ++stats_.submitted;
+    // Wake the writer only when it sleeps: under load it is already busy and takes the next batch.
+    wake = writer_idle_;
+    writer_idle_ = false;
+  }
+  if (wake) cv_.notify_one();
+}
+
+UsageShipperStats UsageShipper::stats() const {
+  std::lock_guard lock(mu_);
+  return stats_;
+}
+
+void UsageShipper::WriterLoop() {
+  std::vector<usagepb::UsageEvent> batch;
+  while (true) {
+    bool stopping;
+    {
+      std::unique_lock lock(mu_);
+      if (inbox_.empty() && !stopping_) {
+        writer_idle_ = true;
+        cv_.wait_for(lock, std::chrono::milliseconds(200), [this] { return stopping_ || !inbox_.empty(); });
+        writer_idle_ = false;
+      }
+      batch.swap(inbox_);
+      stopping = stopping_;
+    }
+    if (!batch.empty()) {
+      absl::Status st;
+      size_t pending;
+      {
+        std::lock_guard slock(spool_mu_);
+        st = spool_->Append(batch);
+        pending = spool_->pending().size();
+      }
+      {
+        std::lock_guard lock(mu_);
+        if (!st.ok()) {
+          // The spool cannot be written (disk full?): keep the events in memory and try again.
+          spdlog::error("{}; {} usage events held in memory", std::string(st.message()), batch.size());
+          inbox_.insert(inbox_.begin(), std::make_move_iterator(batch.begin()),
+                        std::make_move_iterator(batch.end()));
+        } else {
+          stats_.pending = static_cast<int64_t>(pending);
+        }
+      }
+      batch.clear();
+      send_cv_.notify_one();
+      if (!st.ok()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    if (stopping) {
+      std::lock_guard lock(mu_);
+      if (!inbox_.empty()) continue;
+      writer_done_ = true;
+      send_cv_.notify_all();
+      return;
+    }
+  }
+}
+
+bool UsageShipper::SendPending(int deadline_ms) {
+  if (!stub_) return false;
+  while (true) {
+    usagepb::RecordUsageRequest req;
+    std::vector<std::string> ids;
+    {
+      std::lock_guard slock(spool_mu_);
+      const auto& pending = spool_->pending();
+      if (pending.empty()) return true;
+      for (size_t i = 0; i < pending.size() && static_cast<int>(ids.size()) < batch_size_; ++i) {
+        *req.add_events() = pending[i];
+        ids.push_back(pending[i].event_id());
+      }
+    }
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(deadline_ms));
+    usagepb::RecordUsageResponse resp;
+    auto st = stub_->RecordUsage(&ctx, req, &resp);
+    if (st.error_code() == grpc::StatusCode::INVALID_ARGUMENT) {
+      // Events are validated before they are submitted, so this is a bug somewhere; keeping them
+      // would block every later event. Drop this batch and say so loudly.
+      spdlog::error("usagesvc refused {} usage events as malformed ({}); dropping them", ids.size(),
+                    st.error_message());
+      std::lock_guard lock(mu_);
+      stats_.rejected += static_cast<int64_t>(ids.size());
+    } else if (!st.ok()) {
+      std::lock_guard lock(mu_);
+      if (stats_.connected) {
+        spdlog::warn("usagesvc unreachable ({}): keeping usage events in the spool", st.error_message());
+      }
+      stats_.connected = false;
+      return false;
+    } else {
+      std::lock_guard lock(mu_);
+      if (!stats_.connected) spdlog::info("usagesvc reachable: delivering spooled usage events");
+      stats_.connected = true;
+      stats_.acknowledged += static_cast<int64_t>(ids.size());
+    }
+    size_t pending;
+    {
+      std::lock_guard slock(spool_mu_);
+      auto ast = spool_->Ack(ids);
+      if (!ast.ok()) spdlog::error("{}", std::string(ast.message()));
+      pending = spool_->pending().size();
+    }
+    std::lock_guard lock(mu_);
+    stats_.pending = static_cast<int64_t>(pending);
+  }
+}
+
+void UsageShipper::SenderLoop() {
+  auto backoff = std::chrono::milliseconds(100);
+  auto next_send = Clock::now();
+  while (true) {
+    bool stopping, writer_done;
+    int drain;
+    {
+      std::unique_lock lock(mu_);
+      send_cv_.wait_for(lock, std::chrono::milliseconds(100), [this] { return stopping_; });
+      stopping = stopping_;
+      writer_done = writer_done_;
+      drain = drain_ms_;
+    }
+    if (stopping) {
+      if (!writer_done) {
+        // Let the writer hand its last events to the spool first.
+        std::unique_lock lock(mu_);
+        send_cv_.wait_for(lock, std::chrono::seconds(5), [this] { return writer_done_; });
+      }
+      if (drain > 0) SendPending(drain);
+      std::lock_guard slock(spool_mu_);
+      if (auto st = spool_->Sync(); !st.ok()) spdlog::error("{}", std::string(st.message()));
+      return;
+    }
+    if (Clock::now() < next_send) continue;
+    if (SendPending(5000)) {
+      backoff = std::chrono::milliseconds(100);
+    } else {
+      next_send = Clock::now() + backoff;
+      backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+    }
+  }
+}
+
+}  // namespace luna::gateway

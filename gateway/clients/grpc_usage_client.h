@@ -1,0 +1,84 @@
+// Ships usage events from the gateway to usagesvc (DESIGN.md, hot path rule 3). Request threads only
+// hand an event over (a queue push under a mutex: no I/O, no RPC). A writer thread appends each event
+// to the local spool at once (it is woken by the first event after a quiet spell, and batches under
+// load); a sender thread sends the unacknowledged ones in batches with RecordUsage and marks them
+// acknowledged once usagesvc confirms they are durable. A usagesvc outage just lets the
+// spool grow; it is drained when usagesvc is back, and replayed at the next start after a crash.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "absl/status/status.h"
+#include "gateway/usage/usage_spool.h"
+#include "usage.grpc.pb.h"
+
+namespace luna::gateway {
+
+struct UsageShipperStats {
+  int64_t submitted = 0;     // events handed over by requests
+  int64_t acknowledged = 0;  // events usagesvc confirmed
+  int64_t rejected = 0;      // events usagesvc refused as malformed (dropped, logged)
+  int64_t pending = 0;       // events in the spool waiting for acknowledgement
+  bool connected = false;    // the last RecordUsage succeeded
+};
+
+class UsageShipper {
+ public:
+  // `target` is usagesvc's address ("" disables shipping: events are only spooled).
+  UsageShipper(std::string target, std::string spool_path, int batch_size = 500);
+  ~UsageShipper();
+
+  // Opens the spool (replaying what a previous run left) and starts the shipper thread.
+  absl::Status Start();
+  // Hands the queue to the spool and tries, up to `drain_ms`, to deliver what is pending.
+  void Stop(int drain_ms = 2000);
+
+  // From any thread: queue one event. Never blocks on I/O.
+  void Submit(luna::usage::v1::UsageEvent event);
+
+  UsageShipperStats stats() const;
+  // For the admin usage queries (see grpc_call.h); null when shipping is disabled.
+  luna::usage::v1::UsageService::Stub::async_interface* async() { return stub_ ? stub_->async() : nullptr; }
+  // A process-unique prefix for event ids.
+  const std::string& id_prefix() const { return id_prefix_; }
+  std::string NextEventId();
+
+ private:
+  void WriterLoop();
+  void SenderLoop();
+  // Sends pending events until none are left or a call fails; false on failure.
+  bool SendPending(int deadline_ms);
+
+  std::string target_;
+  std::string spool_path_;
+  int batch_size_;
+  std::string id_prefix_;
+  std::atomic<int64_t> seq_{0};
+
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<luna::usage::v1::UsageService::Stub> stub_;
+  std::mutex spool_mu_;                // guards spool_
+  std::unique_ptr<UsageSpool> spool_;
+
+  mutable std::mutex mu_;              // guards everything below
+  std::condition_variable cv_;         // wakes the writer
+  std::condition_variable send_cv_;    // wakes the sender
+  std::vector<luna::usage::v1::UsageEvent> inbox_;
+  bool writer_idle_ = false;
+  bool stopping_ = false;
+  bool writer_done_ = false;
+  int drain_ms_ = 0;
+  UsageShipperStats stats_;
+  std::thread writer_;
+  std::thread sender_;
+};
+
+}  // namespace luna::gateway

@@ -1,0 +1,197 @@
+#include "gateway/usage/usage_spool.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <cerrno>
+#include <cstring>
+#include <unordered_set>
+
+#include "common/atomic_file.h"
+
+namespace luna::gateway {
+
+namespace {
+
+constexpr uint8_t kEvent = 1;
+constexpr uint8_t kAck = 2;
+constexpr size_t kHeader = 9;
+constexpr uint32_t kMaxRecord = 16 << 20;
+
+void PutU32(std::string* out, uint32_t v) {
+  char b[4] = {static_cast<char>(v), static_cast<char>(v >> 8), static_cast<char>(v >> 16),
+               static_cast<char>(v >> 24)};
+  out->append(b, 4);
+}
+
+uint32_t GetU32(const char* p) {
+  auto u = reinterpret_cast<const unsigned char*>(p);
+  return uint32_t(u[0]) | uint32_t(u[1]) << 8 | uint32_t(u[2]) << 16 | uint32_t(u[3]) << 24;
+}
+
+uint32_t Crc(uint8_t type, const char* p, size_t n) {
+  uLong c = crc32(0L, &type, 1);
+  c = crc32(c, reinterpret_cast<const Bytef*>(p), static_cast<uInt>(n));
+  return static_cast<uint32_t>(c);
+}
+
+absl::Status Errno(const std::string& what, const std::string& path) {
+  return absl::InternalError(what + " " + path + ": " + std::strerror(errno));
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<UsageSpool>> UsageSpool::Open(const std::string& path) {
+  std::unique_ptr<UsageSpool> s(new UsageSpool());
+  s->path_ = path;
+  auto content = ReadFile(path);
+  std::string data;
+  if (content.ok()) {
+    data = std::move(*content);
+  } else if (!absl::IsNotFound(content.status())) {
+    return content.status();
+  }
+  // Read every whole, valid record; stop at the first torn or corrupt one.
+  std::vector<luna::usage::v1::UsageEvent> events;
+  std::unordered_set<std::string> acked;
+  size_t pos = 0;
+  while (pos + kHeader <= data.size()) {
+    uint32_t len = GetU32(data.data() + pos);
+    uint32_t crc = GetU32(data.data() + pos + 4);
+    uint8_t type = static_cast<uint8_t>(data[pos + 8]);
+    if (len > kMaxRecord || pos + kHeader + len > data.size()) break;
+    const char* payload = data.data() + pos + kHeader;
+    if (Crc(type, payload, len) != crc) break;
+    if (type == kEvent) {
+      luna::usage::v1::UsageEvent ev;
+      if (!ev.ParseFromArray(payload, static_cast<int>(len))) break;
+      events.push_back(std::move(ev));
+    } else if (type == kAck) {
+      std::string_view ids(payload, len);
+      size_t start = 0;
+      while (start <= ids.size()) {
+        size_t nl = ids.find('\n', start);
+        std::string_view id = ids.substr(start, nl == std::string_view::npos ? ids.npos : nl - start);
+        if (!id.empty()) acked.emplace(id);
+        if (nl == std::string_view::npos) break;
+        start = nl + 1;
+      }
+    } else {
+      break;
+    }
+    pos += kHeader + len;
+  }
+  s->dropped_tail_bytes_ = static_cast<int64_t>(data.size() - pos);
+  std::unordered_set<std::string> seen;
+  for (auto& ev : events) {
+    if (acked.count(ev.event_id()) || !seen.insert(ev.event_id()).second) continue;
+    s->pending_.push_back(std::move(ev));
+  }
+  s->fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+  if (s->fd_ < 0) return Errno("cannot open usage spool", path);
+  if (::ftruncate(s->fd_, static_cast<off_t>(pos)) != 0) return Errno("cannot truncate usage spool", path);
+  if (::lseek(s->fd_, static_cast<off_t>(pos), SEEK_SET) < 0) return Errno("cannot seek usage spool", path);
+  s->size_ = static_cast<int64_t>(pos);
+  // Start from a compact file: only what is still pending.
+  if (s->size_ > 0 && (s->pending_.empty() || !acked.empty())) {
+    auto st = s->Rewrite();
+    if (!st.ok()) return st;
+  }
+  return s;
+}
+
+UsageSpool::~UsageSpool() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void UsageSpool::WriteRecord(std::string* buf, uint8_t type, const std::string& payload) {
+  PutU32(buf, static_cast<uint32_t>(payload.size()));
+  PutU32(buf, Crc(type, payload.data(), payload.size()));
+  buf->push_back(static_cast<char>(type));
+  buf->append(payload);
+}
+
+absl::Status UsageSpool::WriteAll(const std::string& buf) {
+  size_t off = 0;
+  while (off < buf.size()) {
+    ssize_t n = ::write(fd_, buf.data() + off, buf.size() - off);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      auto st = Errno("cannot write usage spool", path_);
+      // Never leave half a record behind: later records would be unreadable.
+      if (::ftruncate(fd_, static_cast<off_t>(size_)) == 0) ::lseek(fd_, static_cast<off_t>(size_), SEEK_SET);
+      return st;
+    }
+    off += static_cast<size_t>(n);
+  }
+  size_ += static_cast<int64_t>(buf.size());
+  return absl::OkStatus();
+}
+
+absl::Status UsageSpool::Append(const std::vector<luna::usage::v1::UsageEvent>& events) {
+  if (events.empty()) return absl::OkStatus();
+  std::string buf;
+  std::string payload;
+  for (const auto& ev : events) {
+    payload.clear();
+    ev.SerializeToString(&payload);
+    WriteRecord(&buf, kEvent, payload);
+  }
+  auto st = WriteAll(buf);
+  if (!st.ok()) return st;
+  for (const auto& ev : events) pending_.push_back(ev);
+  return absl::OkStatus();
+}
+
+absl::Status UsageSpool::Ack(const std::vector<std::string>& ids) {
+  if (ids.empty()) return absl::OkStatus();
+  std::unordered_set<std::string> done(ids.begin(), ids.end());
+  std::erase_if(pending_, [&](const luna::usage::v1::UsageEvent& e) { return done.count(e.event_id()) > 0; });
+  if (pending_.empty()) {
+    // Everything is acknowledged: the spool can start over empty.
+    if (::ftruncate(fd_, 0) != 0) return Errno("cannot truncate usage spool", path_);
+    ::lseek(fd_, 0, SEEK_SET);
+    size_ = 0;
+    return absl::OkStatus();
+  }
+  std::string payload;
+  for (const auto& id : ids) {
+    payload += id;
+    payload.push_back('\n');
+  }
+  std::string buf;
+  WriteRecord(&buf, kAck, payload);
+  auto st = WriteAll(buf);
+  if (!st.ok()) return st;
+  // Keep the file from growing without bound during a long outage with partial acknowledgements.
+  if (size_ > (64 << 20)) return Rewrite();
+  return absl::OkStatus();
+}
+
+absl::Status UsageSpool::Sync() {
+  if (::fdatasync(fd_) != 0) return Errno("cannot sync usage spool", path_);
+  return absl::OkStatus();
+}
+
+absl::Status UsageSpool::Rewrite() {
+  std::string buf;
+  std::string payload;
+  for (const auto& ev : pending_) {
+    payload.clear();
+    ev.SerializeToString(&payload);
+    WriteRecord(&buf, kEvent, payload);
+  }
+  auto st = WriteFileAtomically(path_, buf);
+  if (!st.ok()) return st;
+  int fd = ::open(path_.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return Errno("cannot reopen usage spool", path_);
+  ::lseek(fd, 0, SEEK_END);
+  ::close(fd_);
+  fd_ = fd;
+  size_ = static_cast<int64_t>(buf.size());
+  return absl::OkStatus();
+}
+
+}  // namespace luna::gateway

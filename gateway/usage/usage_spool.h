@@ -1,0 +1,57 @@
+// The gateway's local, append-only spool of usage events not yet acknowledged by usagesvc. A
+// gateway crash (even kill -9) or a usagesvc outage loses nothing: at start the spool is read back
+// and what was not acknowledged is sent again; usagesvc drops duplicates by event id.
+//
+// File format: a sequence of records [u32 length][u32 crc32 of type+payload][u8 type][payload],
+// little-endian. Type 1: one serialized luna.usage.v1.UsageEvent. Type 2: acknowledged event ids,
+// '\n'-separated. A torn or corrupt tail (a crash mid-write) is cut off at open and reported.
+//
+// Not thread-safe: one owner thread (the usage shipper) uses it.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "usage.pb.h"
+
+namespace luna::gateway {
+
+class UsageSpool {
+ public:
+  // Opens (creating if needed) the spool at `path` and loads the unacknowledged events.
+  static absl::StatusOr<std::unique_ptr<UsageSpool>> Open(const std::string& path);
+  ~UsageSpool();
+
+  // Appends events (one write; no fsync: the page cache survives a process crash, Sync covers
+  // power loss).
+  absl::Status Append(const std::vector<luna::usage::v1::UsageEvent>& events);
+  // Records that these ids are acknowledged; they leave pending(). Compacts the file when nothing
+  // is pending any more.
+  absl::Status Ack(const std::vector<std::string>& ids);
+  absl::Status Sync();
+
+  // Unacknowledged events, oldest first.
+  const std::deque<luna::usage::v1::UsageEvent>& pending() const { return pending_; }
+  // Bytes cut off a torn tail at open (0 if none).
+  int64_t dropped_tail_bytes() const { return dropped_tail_bytes_; }
+  int64_t file_size() const { return size_; }
+
+ private:
+  UsageSpool() = default;
+  static void WriteRecord(std::string* buf, uint8_t type, const std::string& payload);
+  absl::Status WriteAll(const std::string& buf);
+  absl::Status Rewrite();
+
+  std::string path_;
+  int fd_ = -1;
+  int64_t size_ = 0;
+  int64_t dropped_tail_bytes_ = 0;
+  std::deque<luna::usage::v1::UsageEvent> pending_;
+};
+
+}  // namespace luna::gateway
