@@ -3,6 +3,7 @@
 // key). Keys come from authsvc, usage figures from usagesvc.
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <map>
 
 #include "gateway/api/router_internal.h"
@@ -135,8 +136,9 @@ json LastUsed(int64_t ms) {
 }
 
 // The old proxy's per-model entry: {"total": input+output, "requests"}, plus the new fields.
+// (Imported history may know only a model's total, without the input/output split.)
 json ModelEntry(const usagepb::UsageTotals& t) {
-  return json{{"total", t.input_tokens() + t.output_tokens()},
+  return json{{"total", t.input_tokens() + t.output_tokens() + t.total_tokens_only()},
               {"requests", t.requests()},
               {"input", t.input_tokens()},
               {"output", t.output_tokens()},
@@ -152,6 +154,7 @@ void Add(usagepb::UsageTotals* into, const usagepb::UsageTotals& t) {
   into->set_output_tokens(into->output_tokens() + t.output_tokens());
   into->set_cache_read_tokens(into->cache_read_tokens() + t.cache_read_tokens());
   into->set_cache_write_tokens(into->cache_write_tokens() + t.cache_write_tokens());
+  into->set_total_tokens_only(into->total_tokens_only() + t.total_tokens_only());
   into->set_last_used_unix_ms(std::max(into->last_used_unix_ms(), t.last_used_unix_ms()));
 }
 
@@ -234,17 +237,30 @@ Awaitable<bool> Router::HandleAdmin(Request& req, beast::tcp_stream& stream, Out
       co_return co_await ok(std::move(answer));
     }
     bool hourly = path == "/admin/usage/hourly";
-    q.set_by_day(!hourly);
-    q.set_by_hour(hourly);
-    q.set_by_key(true);
-    q.set_by_model(true);
+    // Two queries: the totals per bucket and key without the model split, and the split by model.
+    // usagesvc answers each from the right level of imported history (the old proxy's daily figures
+    // need not equal the sum of its per-model ones).
+    usagepb::QueryUsageRequest totals_q = q;
+    totals_q.set_by_day(!hourly);
+    totals_q.set_by_hour(hourly);
+    totals_q.set_by_key(true);
+    usagepb::QueryUsageRequest models_q = totals_q;
+    models_q.set_by_model(true);
+    auto [tst, tresp] = co_await Rpc<UsageAsync, usagepb::QueryUsageRequest, usagepb::QueryUsageResponse>(
+        usage, &UsageAsync::QueryUsage, cred, totals_q);
+    if (!tst.ok()) co_return co_await fail(tst);
     auto [st, resp] = co_await Rpc<UsageAsync, usagepb::QueryUsageRequest, usagepb::QueryUsageResponse>(
-        usage, &UsageAsync::QueryUsage, cred, q);
+        usage, &UsageAsync::QueryUsage, cred, models_q);
     if (!st.ok()) co_return co_await fail(st);
-    // bucket -> key -> model -> totals (rows arrive sorted by bucket, key, model)
+    // bucket -> key -> totals, and bucket -> key -> model -> totals
+    std::map<std::string, std::map<std::string, usagepb::UsageTotals>> key_totals;
+    for (const auto& row : tresp.rows()) key_totals[hourly ? row.hour() : row.day()][row.key_id()] = row.totals();
     std::map<std::string, std::map<std::string, std::map<std::string, usagepb::UsageTotals>>> buckets;
     for (const auto& row : resp.rows()) {
       buckets[hourly ? row.hour() : row.day()][row.key_id()][row.model()] = row.totals();
+    }
+    for (const auto& [bucket, per_key] : key_totals) {
+      for (const auto& [key_id, t] : per_key) buckets[bucket][key_id];  // buckets with totals only
     }
     json list = json::array();
     for (const auto& [bucket, per_key] : buckets) {
@@ -253,10 +269,9 @@ Awaitable<bool> Router::HandleAdmin(Request& req, beast::tcp_stream& stream, Out
       json tenants = json::object();
       json key_rows = json::array();
       for (const auto& [key_id, per_model] : per_key) {
-        usagepb::UsageTotals kt;
+        const usagepb::UsageTotals& kt = key_totals[bucket][key_id];
         json key_models = json::object();
         for (const auto& [model, t] : per_model) {
-          Add(&kt, t);
           Add(&models[model], t);
           key_models[model] = ModelEntry(t);
         }
@@ -273,6 +288,11 @@ Awaitable<bool> Router::HandleAdmin(Request& req, beast::tcp_stream& stream, Out
                             {"errors", kt.errors()},
                             {"by_model", key_models}});
       }
+      // The old proxy listed the busiest keys first.
+      std::stable_sort(key_rows.begin(), key_rows.end(), [](const json& a, const json& b) {
+        return a["input"].get<int64_t>() + a["output"].get<int64_t>() >
+               b["input"].get<int64_t>() + b["output"].get<int64_t>();
+      });
       json by_model = json::object();
       for (const auto& [model, t] : models) by_model[model] = ModelEntry(t);
       if (hourly) {
@@ -396,22 +416,27 @@ Awaitable<bool> Router::HandleAdmin(Request& req, beast::tcp_stream& stream, Out
       out.key_id = info.id();
       if (action == "usage") {
         // The old proxy's {name, enabled, usage{total_input, total_output, total_requests, last_used, daily}}.
-        usagepb::QueryUsageRequest q;
-        q.set_key_id(info.id());
-        q.set_by_day(true);
-        q.set_by_model(true);
         service = "Usage service";
+        usagepb::QueryUsageRequest total_q;
+        total_q.set_key_id(info.id());
+        usagepb::QueryUsageRequest day_q = total_q;
+        day_q.set_by_day(true);
+        usagepb::QueryUsageRequest model_q = day_q;
+        model_q.set_by_model(true);
+        auto [ast, aresp] = co_await Rpc<UsageAsync, usagepb::QueryUsageRequest, usagepb::QueryUsageResponse>(
+            usage, &UsageAsync::QueryUsage, cred, total_q);
+        if (!ast.ok()) co_return co_await fail(ast);
+        auto [dst, dresp] = co_await Rpc<UsageAsync, usagepb::QueryUsageRequest, usagepb::QueryUsageResponse>(
+            usage, &UsageAsync::QueryUsage, cred, day_q);
+        if (!dst.ok()) co_return co_await fail(dst);
         auto [ust, uresp] = co_await Rpc<UsageAsync, usagepb::QueryUsageRequest, usagepb::QueryUsageResponse>(
-            usage, &UsageAsync::QueryUsage, cred, q);
+            usage, &UsageAsync::QueryUsage, cred, model_q);
         if (!ust.ok()) co_return co_await fail(ust);
         usagepb::UsageTotals all;
+        for (const auto& row : aresp.rows()) Add(&all, row.totals());
         std::map<std::string, std::pair<usagepb::UsageTotals, json>> days;
-        for (const auto& row : uresp.rows()) {
-          Add(&all, row.totals());
-          auto& d = days[row.day()];
-          Add(&d.first, row.totals());
-          d.second[row.model()] = ModelEntry(row.totals());
-        }
+        for (const auto& row : dresp.rows()) Add(&days[row.day()].first, row.totals());
+        for (const auto& row : uresp.rows()) days[row.day()].second[row.model()] = ModelEntry(row.totals());
         json daily = json::object();
         for (const auto& [day, d] : days) {
           daily[day] = {{"input", d.first.input_tokens()},
@@ -419,7 +444,7 @@ Awaitable<bool> Router::HandleAdmin(Request& req, beast::tcp_stream& stream, Out
                         {"requests", d.first.requests()},
                         {"cache_read", d.first.cache_read_tokens()},
                         {"cache_write", d.first.cache_write_tokens()},
-                        {"by_model", d.second}};
+                        {"by_model", d.second.is_null() ? json::object() : d.second}};
         }
         json answer = {{"name", info.name()},
                        {"enabled", info.enabled()},

@@ -220,3 +220,81 @@ TEST_F(UsageTest, ClientDisconnectMidStreamRecordsPartialUsage) {
 
 }  // namespace
 }  // namespace luna::testing
+
+namespace luna::testing {
+namespace {
+
+// The old proxy's usage history in its keys.json is imported once, and the old endpoints answer for
+// it as the old proxy did (dates in its UTC+8 zone); new traffic adds on top; restarts import nothing
+// twice.
+TEST(UsageLegacyImport, OldHistoryIsAnsweredAsTheOldProxyDid) {
+  Cluster c(Cluster::Options{
+      .keys_file_content = R"({"admin_key": "sk-admin-legacy-usage-000", "keys": {
+        "sk-legacyusage0123456789abc": {"name": "old-agent", "enabled": true, "created": "2026-01-01T00:00:00+08:00",
+          "usage": {"total_input": 1000, "total_output": 2000, "total_requests": 30, "last_used": "2026-01-02T10:30:00+08:00",
+            "daily": {"2026-01-02": {"input": 100, "output": 200, "requests": 3,
+                        "by_model": {"claude-x": {"total": 250, "requests": 2},
+                                     "gemini-y": {"input": 10, "output": 40, "requests": 1}}}},
+            "hourly": {"2026-01-02 10:00": {"by_model": {"claude-x": {"total": 250, "requests": 2}}}}}},
+        "sk-legacyidle0123456789abcd": {"name": "idle", "enabled": false, "created": "2026-01-01T00:00:00+08:00",
+          "usage": {"total_input": 0, "total_output": 0, "total_requests": 0, "last_used": null, "daily": {}}}}})",
+      .admin_key_env = false});
+  c.StartUpstream();
+  c.StartAuth();
+  c.StartUsage({{"USAGE_TIMEZONE", "+08:00"}});
+  c.StartGateway();
+  Headers admin = {{"x-api-key", "sk-admin-legacy-usage-000"}};
+  auto usage = [&] { return json::parse(c.Gateway("GET", "/admin/usage", admin).body); };
+  ASSERT_TRUE(Eventually([&] { return usage()["total_requests"] == 30; }, std::chrono::seconds(15)))
+      << usage().dump();
+  auto u = usage();
+  EXPECT_EQ(u["total_input_tokens"], 1000);
+  EXPECT_EQ(u["total_output_tokens"], 2000);
+  EXPECT_EQ(u["total_keys"], 2);
+  EXPECT_EQ(u["active_keys"], 1);
+
+  auto daily = json::parse(c.Gateway("GET", "/admin/usage/daily?date=2026-01-02", admin).body);
+  ASSERT_EQ(daily["days"].size(), 1u) << daily.dump();
+  auto d = daily["days"][0];
+  EXPECT_EQ(d["date"], "2026-01-02");
+  EXPECT_EQ(d["total_input"], 100);
+  EXPECT_EQ(d["total_output"], 200);
+  EXPECT_EQ(d["total_requests"], 3);
+  EXPECT_EQ(d["by_model"]["claude-x"]["total"], 250);
+  EXPECT_EQ(d["by_model"]["claude-x"]["requests"], 2);
+  EXPECT_EQ(d["by_model"]["gemini-y"]["total"], 50);
+  ASSERT_EQ(d["keys"].size(), 1u);
+  EXPECT_EQ(d["keys"][0]["name"], "old-agent");
+  EXPECT_EQ(d["keys"][0]["input"], 100);
+
+  auto hourly = json::parse(c.Gateway("GET", "/admin/usage/hourly?date=2026-01-02", admin).body);
+  ASSERT_EQ(hourly["hours"].size(), 1u) << hourly.dump();
+  EXPECT_EQ(hourly["hours"][0]["hour"], "2026-01-02 10:00");
+  EXPECT_EQ(hourly["hours"][0]["by_model"]["claude-x"]["total"], 250);
+  EXPECT_EQ(hourly["hours"][0]["by_tenant"]["old-agent"]["claude-x"]["requests"], 2);
+
+  auto ku = json::parse(c.Gateway("GET", "/admin/keys/sk-legacyusage0123456789abc/usage", admin).body);
+  EXPECT_EQ(ku["name"], "old-agent");
+  EXPECT_EQ(ku["usage"]["total_input"], 1000);
+  EXPECT_EQ(ku["usage"]["total_requests"], 30);
+  EXPECT_EQ(ku["usage"]["daily"]["2026-01-02"]["input"], 100);
+
+  // New traffic adds on top; a restart of usagesvc and authsvc imports nothing twice.
+  c.SetModel("claude-new", R"({"usage": {"input_tokens": 5, "output_tokens": 6}})");
+  ASSERT_EQ(c.Gateway("POST", "/v1/messages", {{"x-api-key", "sk-legacyusage0123456789abc"}},
+                      R"({"model":"claude-new","max_tokens":5,"messages":[]})")
+                .status,
+            200);
+  ASSERT_TRUE(Eventually([&] { return usage()["total_requests"] == 31; }, std::chrono::seconds(15)));
+  c.usage()->Stop(SIGTERM);
+  c.StartUsage({{"USAGE_TIMEZONE", "+08:00"}});
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  ASSERT_TRUE(Eventually([&] { return c.Gateway("GET", "/admin/usage", admin).status == 200; }));
+  u = usage();
+  EXPECT_EQ(u["total_requests"], 31);
+  EXPECT_EQ(u["total_input_tokens"], 1005);
+  EXPECT_EQ(u["total_output_tokens"], 2006);
+}
+
+}  // namespace
+}  // namespace luna::testing
