@@ -247,22 +247,7 @@ Awaitable<bool> Router::HandleClientApi(Request& req, beast::tcp_stream& stream,
   // --- relay ---
   bool keep_alive = req.keep_alive() && !deps_.stats->stopping.load();
   PrepareUpstreamRequest(req, deps_.upstream_url, cfg);
-  RelayResult r = co_await deps_.upstream->Forward(deps_.upstream_url, req, stream, keep_alive,
-                                                   observer ? &*observer : nullptr);
-  out.upstream_us = r.upstream_first_byte_us;
-  if (observer) {
-    int status = r.status;
-    bool partial = false;
-    switch (r.outcome) {
-      case RelayResult::Outcome::kRelayed:
-        // A 2xx answer that did not reach its own end marker was cut short somewhere.
-        partial = r.status / 100 == 2 && observer->meter() != nullptr && !observer->meter()->complete();
-        break;
-      case RelayResult::Outcome::kConnectFailed: status = 502; break;
-      case RelayResult::Outcome::kTimeout: status = 504; partial = true; break;
-      case RelayResult::Outcome::kUpstreamCut: partial = true; break;
-      case RelayResult::Outcome::kClientGone: status = 499; partial = true; break;
-    }
+  auto make_event = [&](int status, bool partial, int64_t upstream_us) {
     luna::usage::v1::UsageEvent ev;
     ev.set_event_id(deps_.usage->NextEventId());
     ev.set_key_id(out.key_id);
@@ -276,13 +261,46 @@ Awaitable<bool> Router::HandleClientApi(Request& req, beast::tcp_stream& stream,
       ev.set_cache_write_tokens(m->usage().cache_write_tokens);
     }
     ev.set_status(status);
-    ev.set_upstream_latency_us(r.upstream_first_byte_us);
+    ev.set_upstream_latency_us(upstream_us);
     ev.set_total_latency_us(std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count());
     ev.set_partial(partial);
     ev.set_api(*api == WireFormat::kAnthropic ? "anthropic" : "openai");
     ev.set_stream(streaming);
     ev.set_gateway_id(deps_.usage->id_prefix());
-    deps_.usage->Submit(std::move(ev));
+    return ev;
+  };
+  // A finished answer's usage goes into the spool before the client sees the answer's end, so a
+  // crash right after can never lose the usage of an answer the client got whole.
+  bool usage_recorded = false;
+  std::function<Awaitable<void>()> before_complete;
+  if (observer) {
+    before_complete = [&]() -> Awaitable<void> {
+      const UsageMeter* m = observer->meter();
+      bool partial = observer->status() / 100 == 2 && m != nullptr && !m->complete();
+      auto ev = make_event(observer->status(), partial, 0);
+      usage_recorded = true;
+      co_await AwaitCallback<bool>([&](std::function<void(bool)> done) {
+        deps_.usage->Submit(std::move(ev), [done] { done(true); });
+      });
+    };
+  }
+  RelayResult r = co_await deps_.upstream->Forward(deps_.upstream_url, req, stream, keep_alive,
+                                                   observer ? &*observer : nullptr,
+                                                   observer ? &before_complete : nullptr);
+  out.upstream_us = r.upstream_first_byte_us;
+  if (observer && !usage_recorded) {
+    int status = r.status;
+    bool partial = false;
+    switch (r.outcome) {
+      case RelayResult::Outcome::kRelayed:
+        partial = r.status / 100 == 2 && observer->meter() != nullptr && !observer->meter()->complete();
+        break;
+      case RelayResult::Outcome::kConnectFailed: status = 502; break;
+      case RelayResult::Outcome::kTimeout: status = 504; partial = true; break;
+      case RelayResult::Outcome::kUpstreamCut: partial = true; break;
+      case RelayResult::Outcome::kClientGone: status = 499; partial = true; break;
+    }
+    deps_.usage->Submit(make_event(status, partial, r.upstream_first_byte_us));
   }
   switch (r.outcome) {
     case RelayResult::Outcome::kRelayed:

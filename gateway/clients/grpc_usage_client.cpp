@@ -64,11 +64,12 @@ std::string UsageShipper::NextEventId() {
   return id_prefix_ + "-" + std::to_string(seq_.fetch_add(1, std::memory_order_relaxed) + 1);
 }
 
-void UsageShipper::Submit(usagepb::UsageEvent event) {
+void UsageShipper::Submit(usagepb::UsageEvent event, std::function<void()> on_spooled) {
   bool wake;
   {
     std::lock_guard lock(mu_);
     inbox_.push_back(std::move(event));
+    if (on_spooled) waiters_.push_back(std::move(on_spooled));
     ++stats_.submitted;
     // Wake the writer only when it sleeps: under load it is already busy and takes the next batch.
     wake = writer_idle_;
@@ -84,6 +85,7 @@ UsageShipperStats UsageShipper::stats() const {
 
 void UsageShipper::WriterLoop() {
   std::vector<usagepb::UsageEvent> batch;
+  std::vector<std::function<void()>> waiters;
   while (true) {
     bool stopping;
     {
@@ -94,6 +96,7 @@ void UsageShipper::WriterLoop() {
         writer_idle_ = false;
       }
       batch.swap(inbox_);
+      waiters.swap(waiters_);
       stopping = stopping_;
     }
     if (!batch.empty()) {
@@ -116,6 +119,9 @@ void UsageShipper::WriterLoop() {
         }
       }
       batch.clear();
+      // Written (or held in memory after a write error, where blocking answers would help no one).
+      for (auto& w : waiters) w();
+      waiters.clear();
       send_cv_.notify_one();
       if (!st.ok()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -41,8 +42,10 @@ class UsageShipper {
   // Hands the queue to the spool and tries, up to `drain_ms`, to deliver what is pending.
   void Stop(int drain_ms = 2000);
 
-  // From any thread: queue one event. Never blocks on I/O.
-  void Submit(luna::usage::v1::UsageEvent event);
+  // From any thread: queue one event. Never blocks on I/O. `on_spooled`, if set, is called (on the
+  // writer thread) once the event is in the spool file — or could not be written and is held in
+  // memory — so a caller can hold back the end of its answer until its usage is safe from a crash.
+  void Submit(luna::usage::v1::UsageEvent event, std::function<void()> on_spooled = nullptr);
 
   UsageShipperStats stats() const;
   // For the admin usage queries (see grpc_call.h); null when shipping is disabled.
@@ -72,6 +75,7 @@ class UsageShipper {
   std::condition_variable cv_;         // wakes the writer
   std::condition_variable send_cv_;    // wakes the sender
   std::vector<luna::usage::v1::UsageEvent> inbox_;
+  std::vector<std::function<void()>> waiters_;  // on_spooled callbacks of the events in inbox_
   bool writer_idle_ = false;
   bool stopping_ = false;
   bool writer_done_ = false;

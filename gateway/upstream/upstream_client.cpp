@@ -55,7 +55,8 @@ template <class Stream>
 Awaitable<RelayResult> Relay(Stream& up, beast::tcp_stream& up_tcp, beast::flat_buffer& up_buf, char* buf,
                              size_t buf_size, Request& req,
                              beast::tcp_stream& client, bool keep_alive, const GatewayConfig& cfg, bool reused,
-                             RelayObserver* observer, bool* retryable, bool* upstream_reusable) {
+                             RelayObserver* observer, const std::function<Awaitable<void>()>* before_complete,
+                             bool* retryable, bool* upstream_reusable) {
   RelayResult r;
   *retryable = false;
   *upstream_reusable = false;
@@ -126,6 +127,7 @@ Awaitable<RelayResult> Relay(Stream& up, beast::tcp_stream& up_tcp, beast::flat_
     co_return r;
   }
 
+  bool ended = false;
   while (!p.is_done()) {
     p.get().body().data = buf;
     p.get().body().size = buf_size;
@@ -140,10 +142,17 @@ Awaitable<RelayResult> Relay(Stream& up, beast::tcp_stream& up_tcp, beast::flat_
       co_return r;  // the client connection is closed by the caller: no terminating chunk is sent
     }
     size_t got = buf_size - p.get().body().size;
-    if (got == 0) continue;
+    bool last = p.is_done();
     r.body_bytes += static_cast<int64_t>(got);
     std::string_view out(buf, got);
-    if (observer != nullptr) out = observer->OnBody(out);
+    if (observer != nullptr && got > 0) out = observer->OnBody(out);
+    if (last) {
+      // Everything has arrived: settle what depends on the whole answer before the client can see
+      // its end.
+      if (observer != nullptr) observer->OnEnd(true);
+      ended = true;
+      if (before_complete != nullptr && *before_complete) co_await (*before_complete)();
+    }
     if (out.empty()) continue;
     res.body().data = const_cast<char*>(out.data());
     res.body().size = out.size();
@@ -159,7 +168,10 @@ Awaitable<RelayResult> Relay(Stream& up, beast::tcp_stream& up_tcp, beast::flat_
       co_return r;  // the upstream connection is dropped, which cancels the upstream request
     }
   }
-  if (observer != nullptr) observer->OnEnd(true);
+  if (!ended) {
+    if (observer != nullptr) observer->OnEnd(true);
+    if (before_complete != nullptr && *before_complete) co_await (*before_complete)();
+  }
   if (has_body || rewrite) {
     res.body().data = nullptr;
     res.body().size = 0;
@@ -269,7 +281,8 @@ Awaitable<std::unique_ptr<UpstreamClient::Conn>> UpstreamClient::Connect(const U
 }
 
 Awaitable<RelayResult> UpstreamClient::Forward(const Url& url, Request& req, beast::tcp_stream& client,
-                                               bool keep_alive, RelayObserver* observer) {
+                                               bool keep_alive, RelayObserver* observer,
+                                               const std::function<Awaitable<void>()>* before_complete) {
   const std::string key = PoolKey(url);
   req.version(11);
   req.keep_alive(true);
@@ -292,10 +305,10 @@ Awaitable<RelayResult> UpstreamClient::Forward(const Url& url, Request& req, bea
     bool reusable = false;
     if (conn->tls) {
       last = co_await Relay(*conn->tls, conn->tcp(), conn->buffer, conn->relay_buf.get(), Conn::kRelayBufferSize, req, client, keep_alive, *config_, reused,
-                            observer, &retryable, &reusable);
+                            observer, before_complete, &retryable, &reusable);
     } else {
       last = co_await Relay(*conn->plain, *conn->plain, conn->buffer, conn->relay_buf.get(), Conn::kRelayBufferSize, req, client, keep_alive, *config_, reused,
-                            observer, &retryable, &reusable);
+                            observer, before_complete, &retryable, &reusable);
     }
     if (last.outcome == RelayResult::Outcome::kRelayed && reusable) GiveBack(key, std::move(conn));
     if (!retryable) co_return last;

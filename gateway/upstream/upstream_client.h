@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -44,9 +45,12 @@ class UpstreamClient {
   ~UpstreamClient();
 
   // Sends `req` (its target, Host and credentials already set for the upstream) to `url` and relays
-  // the response to `client`. `keep_alive` is what the client asked for.
+  // the response to `client`. `keep_alive` is what the client asked for. `*before_complete`, if given,
+  // is awaited once the whole answer has arrived from the upstream but before its last bytes go to
+  // the client (the usage of a finished answer is made crash-safe there).
   Awaitable<RelayResult> Forward(const Url& url, Request& req, beast::tcp_stream& client, bool keep_alive,
-                                 RelayObserver* observer = nullptr);
+                                 RelayObserver* observer = nullptr,
+                                 const std::function<Awaitable<void>()>* before_complete = nullptr);
 
   // Drops every idle pooled connection (at shutdown).
   void CloseIdle();
