@@ -200,6 +200,43 @@ TEST_F(UsageTest, UsagesvcKill9DuringLoadIsExact) {
   ExpectTotals(e);
 }
 
+// kill -9 of the gateway in the middle of a steady load, then a new gateway on the same spool: every
+// answer a client received whole is in the ledger (its usage was spooled before its last byte left),
+// and the ledger never holds more than the upstream actually answered.
+TEST_F(UsageTest, GatewayKill9DuringLoadLosesNoCompletedAnswer) {
+  std::atomic<bool> stop{false};
+  std::atomic<int64_t> completed{0}, completed_output{0};
+  auto worker = [&](bool streaming) {
+    while (!stop) {
+      auto r = c_.Gateway("POST", "/v1/messages", {{"x-api-key", key_a_}},
+                          streaming ? R"({"model":"claude-acct","max_tokens":9,"stream":true,"messages":[]})"
+                                    : R"({"model":"claude-acct","max_tokens":9,"messages":[]})");
+      bool whole = r.status == 200 && r.complete &&
+                   (!streaming || r.body.find("event: message_stop") != std::string::npos);
+      if (whole) {
+        completed++;
+        completed_output += 22;
+      }
+    }
+  };
+  std::thread t1(worker, false), t2(worker, true);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  c_.gateway()->Stop(SIGKILL);
+  stop = true;
+  t1.join();
+  t2.join();
+  ASSERT_GT(completed.load(), 10);
+  c_.StartGateway();
+  ASSERT_TRUE(Eventually([&] { return SpoolDrained(); }, std::chrono::seconds(20)));
+  auto stats = json::parse(Fetch(c_.upstream_port(), "GET", "/_control/stats").body);
+  int64_t upstream_ok = stats["by_model"]["claude-acct"]["requests"];
+  auto t = Totals();
+  int64_t ledger = t["total_requests"];
+  EXPECT_GE(ledger, completed.load()) << "an answer a client got whole is missing from the ledger";
+  EXPECT_LE(ledger, upstream_ok + 2) << "more events than answers (at most the two in flight, cut)";
+  EXPECT_GE(t["total_output_tokens"].get<int64_t>(), completed_output.load());
+}
+
 // A client that goes away mid-stream still yields a (partial) usage event.
 TEST_F(UsageTest, ClientDisconnectMidStreamRecordsPartialUsage) {
   c_.SetModel("claude-long", R"({"events": 30, "interval_ms": 100, "usage": {"input_tokens": 50, "output_tokens": 60}})");
