@@ -21,6 +21,7 @@
 #include "common/grpc_server.h"
 #include "common/health_probe.h"
 #include "common/logging.h"
+#include "common/service_flags.h"
 #include "common/signals.h"
 
 namespace {
@@ -28,36 +29,10 @@ namespace {
 constexpr int kProbeTimeoutMs = 2000;
 constexpr int kShutdownGraceMs = 5000;
 
-struct Flags {
-  std::string port_file;
-  std::optional<std::string> probe_target;
-};
-
 void PrintUsage() {
   std::fprintf(stderr,
                "usage: authsvc [--port-file PATH] | --probe [HOST:PORT]\n"
                "environment: KEYS_FILE (./keys.json), AUTHSVC_LISTEN (0.0.0.0:8181), ADMIN_KEY (optional)\n");
-}
-
-// Returns false (after saying why) for arguments it does not understand.
-bool ParseFlags(int argc, char** argv, Flags* flags) {
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "--port-file" && i + 1 < argc) {
-      flags->port_file = argv[++i];
-    } else if (arg.rfind("--port-file=", 0) == 0) {
-      flags->port_file = arg.substr(std::strlen("--port-file="));
-    } else if (arg == "--probe") {
-      flags->probe_target = "127.0.0.1:8181";
-      if (i + 1 < argc && argv[i + 1][0] != '-') flags->probe_target = argv[++i];
-    } else if (arg.rfind("--probe=", 0) == 0) {
-      flags->probe_target = arg.substr(std::strlen("--probe="));
-    } else {
-      std::fprintf(stderr, "authsvc: unknown or incomplete argument \"%s\"\n", arg.c_str());
-      return false;
-    }
-  }
-  return true;
 }
 
 }  // namespace
@@ -65,10 +40,10 @@ bool ParseFlags(int argc, char** argv, Flags* flags) {
 int main(int argc, char** argv) {
   luna::BlockStopSignals();
 
-  Flags flags;
-  if (!ParseFlags(argc, argv, &flags)) {
+  luna::ServiceFlags flags;
+  if (!luna::ParseServiceFlags(argc, argv, "authsvc", "127.0.0.1:8181", &flags) || flags.help) {
     PrintUsage();
-    return 2;
+    return flags.help ? 0 : 2;
   }
   if (flags.probe_target) {
     return luna::ProbeGrpcHealth(*flags.probe_target, luna::authsvc::AuthGrpcService::kHealthName, kProbeTimeoutMs)

@@ -8,6 +8,7 @@
 #include "common/env_config.h"
 #include "common/health_probe.h"
 #include "common/logging.h"
+#include "common/service_flags.h"
 #include "common/signals.h"
 #include "gateway/clients/grpc_auth_client.h"
 #include "gateway/clients/grpc_usage_client.h"
@@ -18,8 +19,7 @@
 
 namespace {
 
-int Probe(int argc, char** argv) {
-  std::string target = argc > 2 ? argv[2] : "127.0.0.1:8180";
+int Probe(const std::string& target) {
   auto hp = luna::ParseHostPort(target, "--probe");
   if (!hp.ok()) {
     std::cerr << hp.status().message() << "\n";
@@ -39,16 +39,13 @@ void Usage() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string port_file;
-  for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--probe") == 0) return Probe(argc, argv);
-    if (std::strcmp(argv[i], "--port-file") == 0 && i + 1 < argc) {
-      port_file = argv[++i];
-    } else {
-      Usage();
-      return std::strcmp(argv[i], "--help") == 0 ? 0 : 2;
-    }
+  luna::ServiceFlags flags;
+  if (!luna::ParseServiceFlags(argc, argv, "gateway", "127.0.0.1:8180", &flags) || flags.help) {
+    Usage();
+    return flags.help ? 0 : 2;
   }
+  if (flags.probe_target) return Probe(*flags.probe_target);
+  const std::string& port_file = flags.port_file;
   luna::BlockStopSignals();
   luna::SetupLogging("gateway");
   auto config = luna::gateway::LoadGatewayConfigFromEnv();

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "auth.grpc.pb.h"
+#include "tests/support/process.h"
 #include "authsvc/auth_grpc_service.h"
 #include "authsvc/key_manager.h"
 #include "common/crypto.h"
@@ -33,22 +34,7 @@ std::string LegacyKeysJson() {
          kBobKey + R"(": {"name": "bob", "enabled": true, "created": 1717171717}}})";
 }
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = "/tmp/authsvc-grpc-test-XXXXXX";
-    if (::mkdtemp(pattern.data()) == nullptr) ADD_FAILURE() << "mkdtemp failed";
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  std::string File(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
+using ::luna::testing::TempDir;
 
 std::unique_ptr<KeyManager> LoadManager(const std::string& path) {
   KeyManagerOptions options;

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "auth.grpc.pb.h"
+#include "tests/support/process.h"
 #include "authsvc/auth_grpc_service.h"
 #include "authsvc/key_manager.h"
 #include "common/crypto.h"
@@ -41,22 +42,7 @@ std::string KeysJson() {
               "hourly": {"2026-02-10 14:00": {"by_model": {"claude-opus-4": {"total": 990, "requests": 9}}}}}}}})";
 }
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = "/tmp/usagesvc-grpc-test-XXXXXX";
-    if (::mkdtemp(pattern.data()) == nullptr) ADD_FAILURE() << "mkdtemp failed";
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  std::string File(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
+using ::luna::testing::TempDir;
 
 std::unique_ptr<grpc::ClientContext> Ctx(const std::string& header = "", const std::string& value = "") {
   auto ctx = std::make_unique<grpc::ClientContext>();

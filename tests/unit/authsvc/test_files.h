@@ -11,42 +11,14 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/support/process.h"
+
 namespace luna::authsvc::testing {
 
-// A fresh directory under $TMPDIR (or /tmp), removed with everything in it at the end of the test.
-class TempDir {
- public:
-  TempDir() {
-    std::string base = std::getenv("TMPDIR") != nullptr ? std::getenv("TMPDIR") : "/tmp";
-    std::string pattern = base + "/authsvc-test-XXXXXX";
-    if (::mkdtemp(pattern.data()) == nullptr) ADD_FAILURE() << "mkdtemp failed";
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
+using ::luna::testing::TempDir;
 
-  const std::string& path() const { return path_; }
-  std::string File(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
-
-inline void WriteText(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << text;
-}
-
-inline std::string ReadText(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+inline void WriteText(const std::string& path, const std::string& text) { ::luna::testing::WriteAll(path, text); }
+inline std::string ReadText(const std::string& path) { return ::luna::testing::ReadAll(path); }
 
 inline bool Exists(const std::string& path) { return std::filesystem::exists(path); }
 

@@ -1,5 +1,7 @@
 #include "gateway/usage/usage_spool.h"
 
+#include "tests/support/process.h"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -13,12 +15,7 @@ namespace fs = std::filesystem;
 
 class UsageSpoolTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/luna-spool-XXXXXX";
-    dir_ = mkdtemp(tmpl);
-    path_ = dir_ + "/spool.log";
-  }
-  void TearDown() override { fs::remove_all(dir_); }
+  void SetUp() override { path_ = dir_.File("spool.log"); }
   static luna::usage::v1::UsageEvent Ev(const std::string& id, int64_t out) {
     luna::usage::v1::UsageEvent e;
     e.set_event_id(id);
@@ -28,7 +25,8 @@ class UsageSpoolTest : public ::testing::Test {
     e.set_status(200);
     return e;
   }
-  std::string dir_, path_;
+  luna::testing::TempDir dir_;
+  std::string path_;
 };
 
 // Events not acknowledged survive a reopen (a crash); acknowledged ones do not come back.

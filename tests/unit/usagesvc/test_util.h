@@ -9,44 +9,15 @@
 #include <sstream>
 #include <string>
 
+#include "tests/support/process.h"
 #include "usage.pb.h"
 
 namespace luna::usagesvc::testing {
 
-// A fresh directory under $TMPDIR (or /tmp), removed with everything in it at the end of the test.
-class TempDir {
- public:
-  TempDir() {
-    std::string base = std::getenv("TMPDIR") != nullptr ? std::getenv("TMPDIR") : "/tmp";
-    std::string pattern = base + "/usagesvc-test-XXXXXX";
-    if (::mkdtemp(pattern.data()) == nullptr) ADD_FAILURE() << "mkdtemp failed";
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
+using ::luna::testing::TempDir;
 
-  const std::string& path() const { return path_; }
-  std::string File(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
-
-inline void WriteBytes(const std::string& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << bytes;
-}
-
-inline std::string ReadBytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+inline void WriteBytes(const std::string& path, const std::string& bytes) { ::luna::testing::WriteAll(path, bytes); }
+inline std::string ReadBytes(const std::string& path) { return ::luna::testing::ReadAll(path); }
 
 // 2026-03-01T00:00:00Z in Unix milliseconds.
 constexpr int64_t kMar1Utc = 1772323200000;
