@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -26,7 +27,9 @@ std::string DirName(const std::string& path) {
 }  // namespace
 
 absl::Status WriteFileAtomically(const std::string& path, std::string_view content, int mode) {
-  std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  // Unique per process and per call, so two writers in one process never share a temporary file.
+  static std::atomic<uint64_t> counter{0};
+  std::string tmp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter.fetch_add(1));
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
   if (fd < 0) return ErrnoStatus("cannot create", tmp);
   const char* p = content.data();

@@ -23,6 +23,9 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target) {
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
+  // The WatchKeys snapshot is one message with every key (~150 bytes each): gRPC's default 4 MB
+  // limit would refuse it beyond about 25,000 keys.
+  args.SetMaxReceiveMessageSize(1 << 30);
   return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
 }
 
