@@ -447,9 +447,9 @@ absl::Status Converter::Run(JsonRef root) {
     if (auto s = CollectMessage(msg, i++); !s.ok()) return s;
   }
   if (turns_.empty() || !turns_.front().user) {
-    std::vector<Block> placeholder;
-    placeholder.push_back(Block{Block::kOwnedText, {}, {}, "...", {}, {}});
-    turns_.insert(turns_.begin(), Turn{true, std::move(placeholder)});
+    std::vector<Block> leading_user_turn;
+    leading_user_turn.push_back(Block{Block::kOwnedText, {}, {}, "...", {}, {}});
+    turns_.insert(turns_.begin(), Turn{true, std::move(leading_user_turn)});
   }
   for (Turn& t : turns_) {
     if (t.user) {
