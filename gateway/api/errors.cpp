@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "gateway/convert/error_mapping.h"
+
 namespace luna::gateway {
 
 ApiFlavor FlavorForPath(std::string_view path) {
@@ -13,23 +15,7 @@ ApiFlavor FlavorForPath(std::string_view path) {
   return ApiFlavor::kGeneric;
 }
 
-std::string_view AnthropicErrorType(int status) {
-  switch (status) {
-    case 400: return "invalid_request_error";
-    case 401: return "authentication_error";
-    case 402: return "billing_error";
-    case 403: return "permission_error";
-    case 404: return "not_found_error";
-    case 413: return "request_too_large";
-    case 429: return "rate_limit_error";
-    case 500: return "api_error";
-    case 502: return "api_error";
-    case 503: return "overloaded_error";
-    case 504: return "timeout_error";
-    case 529: return "overloaded_error";
-    default: return status < 500 ? "invalid_request_error" : "api_error";
-  }
-}
+std::string_view AnthropicErrorType(int status) { return AnthropicErrorTypeForStatus(status); }
 
 std::string_view OpenAIErrorType(int status) {
   switch (status) {
