@@ -269,22 +269,27 @@ grpc::ServerWriteReactor<pb::KeyEvent>* AuthGrpcService::WatchKeys(grpc::Callbac
   return reactor;
 }
 
-grpc::ServerUnaryReactor* AuthGrpcService::CreateKey(grpc::CallbackServerContext* ctx,
-                                                     const pb::CreateKeyRequest* request,
-                                                     pb::CreateKeyResponse* response) {
+grpc::ServerUnaryReactor* AuthGrpcService::AdminWrite(grpc::CallbackServerContext* ctx,
+                                                      std::function<absl::Status(KeyManager*)> write) {
   absl::Status status;
   KeyManager* m = AdminManagerOrStatus(ctx, &status);
   if (m == nullptr) return FinishNow(ctx, status);
   auto* reactor = ctx->DefaultReactor();
-  writer_.Post([m, request, response, reactor] {
+  writer_.Post([m, reactor, write = std::move(write)] { reactor->Finish(ToGrpcStatus(write(m))); });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* AuthGrpcService::CreateKey(grpc::CallbackServerContext* ctx,
+                                                     const pb::CreateKeyRequest* request,
+                                                     pb::CreateKeyResponse* response) {
+  return AdminWrite(ctx, [request, response](KeyManager* m) {
     auto created = m->CreateKey(request->name());
     if (created.ok()) {
       response->set_api_key(created->api_key);
       ToInfo(created->entry, response->mutable_key());
     }
-    reactor->Finish(ToGrpcStatus(created.status()));
+    return created.status();
   });
-  return reactor;
 }
 
 grpc::ServerUnaryReactor* AuthGrpcService::ListKeys(grpc::CallbackServerContext* ctx,
@@ -309,44 +314,29 @@ grpc::ServerUnaryReactor* AuthGrpcService::GetKey(grpc::CallbackServerContext* c
 
 grpc::ServerUnaryReactor* AuthGrpcService::DisableKey(grpc::CallbackServerContext* ctx, const pb::KeyRef* request,
                                                       pb::KeyInfo* response) {
-  absl::Status status;
-  KeyManager* m = AdminManagerOrStatus(ctx, &status);
-  if (m == nullptr) return FinishNow(ctx, status);
-  auto* reactor = ctx->DefaultReactor();
-  writer_.Post([m, request, response, reactor] {
+  return AdminWrite(ctx, [request, response](KeyManager* m) {
     auto key = m->DisableKey(request->key());
     if (key.ok()) ToInfo(*key, response);
-    reactor->Finish(ToGrpcStatus(key.status()));
+    return key.status();
   });
-  return reactor;
 }
 
 grpc::ServerUnaryReactor* AuthGrpcService::EnableKey(grpc::CallbackServerContext* ctx, const pb::KeyRef* request,
                                                      pb::KeyInfo* response) {
-  absl::Status status;
-  KeyManager* m = AdminManagerOrStatus(ctx, &status);
-  if (m == nullptr) return FinishNow(ctx, status);
-  auto* reactor = ctx->DefaultReactor();
-  writer_.Post([m, request, response, reactor] {
+  return AdminWrite(ctx, [request, response](KeyManager* m) {
     auto key = m->EnableKey(request->key());
     if (key.ok()) ToInfo(*key, response);
-    reactor->Finish(ToGrpcStatus(key.status()));
+    return key.status();
   });
-  return reactor;
 }
 
 grpc::ServerUnaryReactor* AuthGrpcService::DeleteKey(grpc::CallbackServerContext* ctx, const pb::KeyRef* request,
                                                      pb::DeleteKeyResponse* response) {
-  absl::Status status;
-  KeyManager* m = AdminManagerOrStatus(ctx, &status);
-  if (m == nullptr) return FinishNow(ctx, status);
-  auto* reactor = ctx->DefaultReactor();
-  writer_.Post([m, request, response, reactor] {
+  return AdminWrite(ctx, [request, response](KeyManager* m) {
     auto key = m->DeleteKey(request->key());
     if (key.ok()) response->set_id(key->id);
-    reactor->Finish(ToGrpcStatus(key.status()));
+    return key.status();
   });
-  return reactor;
 }
 
 grpc::ServerUnaryReactor* AuthGrpcService::CheckAdmin(grpc::CallbackServerContext* ctx,

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <mutex>
 #include <set>
 
@@ -61,6 +62,10 @@ class AuthGrpcService final : public luna::auth::v1::AuthService::CallbackServic
   // The manager, or null with the status to answer. For admin calls also checks the credential.
   KeyManager* ManagerOrStatus(absl::Status* status) const;
   KeyManager* AdminManagerOrStatus(grpc::CallbackServerContext* ctx, absl::Status* status) const;
+  // An admin call that writes the keys file: checks the credential, then runs `write` on the writer
+  // thread (never a gRPC thread) and finishes the call with the status it returns.
+  grpc::ServerUnaryReactor* AdminWrite(grpc::CallbackServerContext* ctx,
+                                       std::function<absl::Status(KeyManager*)> write);
 
   // Called by reactors: Register returns false when shutting down (the reactor then finishes at once).
   bool RegisterWatch(WatchKeysReactor* reactor);
