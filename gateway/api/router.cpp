@@ -7,6 +7,8 @@
 #include "common/crypto.h"
 #include "gateway/api/router_internal.h"
 #include "gateway/convert/json_scan.h"
+#include "gateway/convert/models_list.h"
+#include "gateway/route/exchange.h"
 #include "gateway/http/await_callback.h"
 #include "gateway/usage/stream_usage.h"
 #include "gateway/usage/usage_observer.h"
@@ -69,7 +71,8 @@ bool IsHopByHopRequestHeader(const http::fields::value_type& f) {
 
 // Rewrites the client's request for the upstream in place: target under the upstream's base path,
 // hop-by-hop headers and the client's credential removed, the upstream's own credential added.
-void PrepareUpstreamRequest(Request& req, const Url& url, const GatewayConfig& cfg) {
+// Safe to repeat for another target (failover): every header it sets it first removes.
+void PrepareUpstreamRequest(Request& req, const UpstreamTarget& target, std::string_view path_and_query) {
   // Headers named in Connection are hop-by-hop too.
   std::vector<std::string> listed;
   if (auto c = req.find(http::field::connection); c != req.end()) {
@@ -93,25 +96,43 @@ void PrepareUpstreamRequest(Request& req, const Url& url, const GatewayConfig& c
       ++it;
     }
   }
+  const Url& url = target.url;
   req.set(http::field::host, url.HostHeader());
-  if (!url.base_path.empty()) {
-    std::string t = url.base_path + std::string(req.target().data(), req.target().size());
-    req.target(t);
-  }
-  if (!cfg.upstream_api_key.empty()) {
-    bool x_api_key = cfg.upstream_auth_style == UpstreamAuthStyle::kXApiKey ||
-                     (cfg.upstream_auth_style == UpstreamAuthStyle::kAuto && PathOf(req).rfind("/v1/messages", 0) == 0);
+  req.target(url.base_path + std::string(path_and_query));
+  if (!target.api_key.empty()) {
+    bool x_api_key = target.auth_style == UpstreamAuthStyle::kXApiKey ||
+                     (target.auth_style == UpstreamAuthStyle::kAuto &&
+                      path_and_query.rfind("/v1/messages", 0) == 0);
     if (x_api_key) {
-      req.set("x-api-key", cfg.upstream_api_key);
+      req.set("x-api-key", target.api_key);
     } else {
-      req.set(http::field::authorization, "Bearer " + cfg.upstream_api_key);
+      req.set(http::field::authorization, "Bearer " + target.api_key);
     }
   }
 }
 
+// The model endpoints read the answer (usage, conversion): ask for it uncompressed.
+void PrepareModelCallHeaders(Request& req, const UpstreamTarget& target) {
+  req.erase(http::field::accept_encoding);
+  if (target.format == WireFormat::kAnthropic && req.find("anthropic-version") == req.end()) {
+    req.set("anthropic-version", "2023-06-01");
+  }
+}
+
+int64_t UnixSeconds(std::chrono::system_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+}
+
 }  // namespace
 
-Router::Router(RouterDeps deps) : deps_(std::move(deps)), started_(Clock::now()) {}
+Router::Router(RouterDeps deps)
+    : deps_(std::move(deps)), started_(Clock::now()), started_wall_(std::chrono::system_clock::now()) {
+  const auto& cfg = *deps_.config;
+  default_target_.url = deps_.upstream_url;
+  default_target_.format = cfg.upstream_format;
+  default_target_.api_key = cfg.upstream_api_key;
+  default_target_.auth_style = cfg.upstream_auth_style;
+}
 
 Awaitable<bool> Router::Handle(Request& req, beast::tcp_stream& stream) {
   auto t0 = Clock::now();
@@ -228,82 +249,30 @@ Awaitable<bool> Router::HandleClientApi(Request& req, beast::tcp_stream& stream,
   out.key_id = entry->id;
   if (!entry->enabled) co_return co_await WriteError(stream, req, out, 403, "API key disabled");
 
-  std::string_view body = req.body();
-  if (auto model = TopLevelString(body, "model")) out.model = std::string(*model);
-
-  // Usage is metered on the two model endpoints. OpenAI streams are always asked for their usage
-  // upstream; the usage chunk is hidden again from clients that did not ask for it.
-  std::optional<WireFormat> api;
-  if (path == "/v1/messages") api = WireFormat::kAnthropic;
-  if (path == "/v1/chat/completions") api = WireFormat::kOpenAI;
-  bool streaming = TopLevelBool(body, "stream").value_or(false);
-  bool hide_usage_chunk = false;
-  if (api == WireFormat::kOpenAI && streaming && deps_.usage != nullptr) {
-    hide_usage_chunk = !EnsureIncludeUsage(&req.body());
+  if (path == "/v1/messages") co_return co_await HandleModelCall(req, stream, out, WireFormat::kAnthropic, t0, wall0);
+  if (path == "/v1/chat/completions") {
+    co_return co_await HandleModelCall(req, stream, out, WireFormat::kOpenAI, t0, wall0);
   }
-  std::optional<UsageObserver> observer;
-  if (api && deps_.usage != nullptr) observer.emplace(*api, hide_usage_chunk);
+  if (path == "/v1/models" && !cfg.models.empty() &&
+      (req.method() == http::verb::get || req.method() == http::verb::head)) {
+    // The configured models, in the shape of the API the client speaks (an Anthropic SDK sends
+    // anthropic-version).
+    bool anthropic = req.find("anthropic-version") != req.end();
+    std::string list = anthropic ? AnthropicModelList(cfg.models, Rfc3339Utc(UnixSeconds(started_wall_)))
+                                 : OpenAIModelList(cfg.models, UnixSeconds(started_wall_));
+    out.status = 200;
+    co_return co_await WriteResponse(stream, req.version(), 200, std::move(list), req.keep_alive());
+  }
 
-  // --- relay ---
+  // Any other /v1/* request goes to the default upstream as it is.
   bool keep_alive = req.keep_alive() && !deps_.stats->stopping.load();
-  PrepareUpstreamRequest(req, deps_.upstream_url, cfg);
-  auto make_event = [&](int status, bool partial, int64_t upstream_us) {
-    luna::usage::v1::UsageEvent ev;
-    ev.set_event_id(deps_.usage->NextEventId());
-    ev.set_key_id(out.key_id);
-    ev.set_time_unix_ms(std::chrono::duration_cast<std::chrono::milliseconds>(wall0.time_since_epoch()).count());
-    ev.set_requested_model(out.model);
-    if (const UsageMeter* m = observer->meter()) {
-      ev.set_served_model(m->served_model().empty() ? out.model : m->served_model());
-      ev.set_input_tokens(m->usage().input_tokens);
-      ev.set_output_tokens(m->usage().output_tokens);
-      ev.set_cache_read_tokens(m->usage().cache_read_tokens);
-      ev.set_cache_write_tokens(m->usage().cache_write_tokens);
-    }
-    ev.set_status(status);
-    ev.set_upstream_latency_us(upstream_us);
-    ev.set_total_latency_us(std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count());
-    ev.set_partial(partial);
-    ev.set_api(*api == WireFormat::kAnthropic ? "anthropic" : "openai");
-    ev.set_stream(streaming);
-    ev.set_gateway_id(deps_.usage->id_prefix());
-    return ev;
-  };
-  // A finished answer's usage goes into the spool before the client sees the answer's end, so a
-  // crash right after can never lose the usage of an answer the client got whole.
-  bool usage_recorded = false;
-  std::function<Awaitable<void>()> before_complete;
-  if (observer) {
-    before_complete = [&]() -> Awaitable<void> {
-      const UsageMeter* m = observer->meter();
-      bool partial = observer->status() / 100 == 2 && m != nullptr && !m->complete();
-      auto ev = make_event(observer->status(), partial, 0);
-      usage_recorded = true;
-      co_await AwaitCallback<bool>([&](std::function<void(bool)> done) {
-        deps_.usage->Submit(std::move(ev), [done] { done(true); });
-      });
-    };
-  }
-  RelayResult r = co_await deps_.upstream->Forward(deps_.upstream_url, req, stream, keep_alive,
-                                                   observer ? &*observer : nullptr,
-                                                   observer ? &before_complete : nullptr);
+  std::string path_and_query(req.target().data(), req.target().size());
+  PrepareUpstreamRequest(req, default_target_, path_and_query);
+  RelayResult r = co_await deps_.upstream->Forward(default_target_.url, req, stream, keep_alive);
   out.upstream_us = r.upstream_first_byte_us;
-  if (observer && !usage_recorded) {
-    int status = r.status;
-    bool partial = false;
-    switch (r.outcome) {
-      case RelayResult::Outcome::kRelayed:
-        partial = r.status / 100 == 2 && observer->meter() != nullptr && !observer->meter()->complete();
-        break;
-      case RelayResult::Outcome::kConnectFailed: status = 502; break;
-      case RelayResult::Outcome::kTimeout: status = 504; partial = true; break;
-      case RelayResult::Outcome::kUpstreamCut: partial = true; break;
-      case RelayResult::Outcome::kClientGone: status = 499; partial = true; break;
-    }
-    deps_.usage->Submit(make_event(status, partial, r.upstream_first_byte_us));
-  }
   switch (r.outcome) {
     case RelayResult::Outcome::kRelayed:
+    case RelayResult::Outcome::kHeld:  // (not asked for here)
       out.status = r.status;
       co_return r.client_keep_alive;
     case RelayResult::Outcome::kConnectFailed:
@@ -320,6 +289,160 @@ Awaitable<bool> Router::HandleClientApi(Request& req, beast::tcp_stream& stream,
       out.status = 499;
       out.note = r.error;
       co_return false;
+  }
+  co_return false;
+}
+
+Awaitable<bool> Router::HandleModelCall(Request& req, beast::tcp_stream& stream, Outcome& out, WireFormat api,
+                                        std::chrono::steady_clock::time_point t0,
+                                        std::chrono::system_clock::time_point wall0) {
+  ClientCall call;
+  call.api = api;
+  std::string client_body = std::move(req.body());
+  call.body = client_body;
+  if (auto model = TopLevelString(call.body, "model")) call.model = std::string(*model);
+  call.stream = TopLevelBool(call.body, "stream").value_or(false);
+  out.model = call.model;
+  std::string query;
+  {
+    std::string_view t(req.target().data(), req.target().size());
+    if (auto q = t.find('?'); q != std::string_view::npos) query = std::string(t.substr(q));
+  }
+  const bool keep_alive = req.keep_alive() && !deps_.stats->stopping.load();
+  const bool metering = deps_.usage != nullptr;
+  const int64_t now_unix = UnixSeconds(wall0);
+  std::vector<UpstreamTarget> targets{default_target_};
+
+  // One usage event per client request, for the attempt that answered it.
+  auto make_event = [&](const UpstreamTarget& target, int status, bool partial, int64_t upstream_us,
+                        const UsageCounts* usage, std::string_view served_model, bool answered = true) {
+    luna::usage::v1::UsageEvent ev;
+    ev.set_event_id(deps_.usage->NextEventId());
+    ev.set_key_id(out.key_id);
+    ev.set_time_unix_ms(std::chrono::duration_cast<std::chrono::milliseconds>(wall0.time_since_epoch()).count());
+    ev.set_requested_model(call.model);
+    if (usage != nullptr) {
+      ev.set_input_tokens(usage->input_tokens);
+      ev.set_output_tokens(usage->output_tokens);
+      ev.set_cache_read_tokens(usage->cache_read_tokens);
+      ev.set_cache_write_tokens(usage->cache_write_tokens);
+    }
+    if (answered) {
+      ev.set_served_model(!served_model.empty()     ? std::string(served_model)
+                          : !target.model.empty() ? target.model
+                                                  : call.model);
+    }
+    ev.set_tier(target.tier);
+    ev.set_status(status);
+    ev.set_upstream_latency_us(upstream_us);
+    ev.set_total_latency_us(std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count());
+    ev.set_partial(partial);
+    ev.set_api(std::string(WireFormatName(call.api)));
+    ev.set_stream(call.stream);
+    ev.set_gateway_id(deps_.usage->id_prefix());
+    return ev;
+  };
+  // Puts an event into the spool and waits until it is there.
+  auto spool = [&](luna::usage::v1::UsageEvent ev) -> Awaitable<void> {
+    co_await AwaitCallback<bool>([&](std::function<void(bool)> done) {
+      deps_.usage->Submit(std::move(ev), [done] { done(true); });
+    });
+  };
+
+  for (size_t attempt_no = 0; attempt_no < targets.size(); ++attempt_no) {
+    const UpstreamTarget& target = targets[attempt_no];
+    const bool last = attempt_no + 1 == targets.size();
+    auto prepared = PrepareAttempt(call, target);
+    if (!prepared.ok()) {
+      // The request cannot be put into the target's API: the client's request is at fault.
+      std::string message(prepared.status().message());
+      if (metering) deps_.usage->Submit(make_event(target, 400, false, 0, nullptr, {}, false));
+      co_return co_await WriteError(stream, req, out, 400, message, keep_alive);
+    }
+    if (!prepared->warnings.empty()) out.note = "conversion: " + prepared->warnings.front();
+    if (prepared->body_unchanged) {
+      req.body() = last ? std::move(client_body) : client_body;
+      call.body = req.body();
+    } else {
+      req.body() = std::move(prepared->body);
+    }
+    PrepareUpstreamRequest(req, target, std::string(ApiPath(target.format)) + query);
+    PrepareModelCallHeaders(req, target);
+
+    std::string message_id;
+    if (prepared->converting && call.stream && call.api == WireFormat::kAnthropic) message_id = "msg_" + RandomHex(12);
+    std::unique_ptr<UsageObserver> observer = MakeAnswerObserver(call, *prepared, target, message_id, now_unix);
+    // Errors, and non-streaming answers that need converting, are held: read whole, then answered.
+    const bool hold_ok = prepared->converting && !call.stream;
+    std::function<bool(int)> commit = [hold_ok](int status) { return status < 400 && !hold_ok; };
+    // A finished answer's usage goes into the spool before the client sees the answer's end, so a
+    // crash right after can never lose the usage of an answer the client got whole.
+    bool usage_recorded = false;
+    std::function<Awaitable<void>()> before_complete;
+    if (metering) {
+      before_complete = [&]() -> Awaitable<void> {
+        const UsageMeter* m = observer->meter();
+        bool partial = observer->status() / 100 == 2 && m != nullptr && !m->complete();
+        usage_recorded = true;
+        co_await spool(make_event(target, observer->status(), partial, 0, m != nullptr ? &m->usage() : nullptr,
+                                  m != nullptr ? std::string_view(m->served_model()) : std::string_view()));
+      };
+    }
+    RelayOptions options;
+    options.observer = observer.get();
+    options.before_complete = metering ? &before_complete : nullptr;
+    options.commit = &commit;
+    RelayResult r = co_await deps_.upstream->Forward(target.url, req, stream, keep_alive, options);
+    out.upstream_us = r.upstream_first_byte_us;
+
+    switch (r.outcome) {
+      case RelayResult::Outcome::kHeld: {
+        HeldAnswer held{r.status, r.held_body, r.held_content_type, &r.held_headers};
+        ClientAnswer answer = RenderHeldAnswer(call, *prepared, target, held, now_unix);
+        if (metering) {
+          co_await spool(make_event(target, answer.status, false, r.upstream_first_byte_us,
+                                    answer.usage_known ? &answer.usage : nullptr, answer.served_model));
+        }
+        out.status = answer.status;
+        if (answer.status >= 400 && out.note.empty()) out.note = "upstream answered " + std::to_string(r.status);
+        bool ok = co_await WriteResponse(stream, req.version(), answer.status, std::move(answer.body), keep_alive,
+                                         answer.content_type, answer.headers);
+        co_return ok && keep_alive;
+      }
+      case RelayResult::Outcome::kConnectFailed:
+      case RelayResult::Outcome::kTimeout: {
+        // Nothing has gone to the client: the next target may still answer.
+        if (!last) continue;
+        bool timeout = r.outcome == RelayResult::Outcome::kTimeout;
+        int status = timeout ? 504 : 502;
+        if (metering) deps_.usage->Submit(make_event(target, status, timeout, r.upstream_first_byte_us, nullptr, {}, false));
+        out.note = r.error;
+        // (A named local: GCC 12 destroys a temporary from a ?: inside co_await twice.)
+        std::string message = timeout ? std::string("Upstream timed out") : "Upstream unreachable: " + r.error;
+        co_return co_await WriteError(stream, req, out, status, message, keep_alive);
+      }
+      case RelayResult::Outcome::kRelayed:
+      case RelayResult::Outcome::kUpstreamCut:
+      case RelayResult::Outcome::kClientGone: {
+        int status = r.status;
+        bool partial = false;
+        if (r.outcome == RelayResult::Outcome::kRelayed) {
+          partial = r.status / 100 == 2 && observer->meter() != nullptr && !observer->meter()->complete();
+        } else {
+          partial = true;
+          if (r.outcome == RelayResult::Outcome::kClientGone) status = 499;
+          out.note = r.error;
+        }
+        if (metering && !usage_recorded) {
+          const UsageMeter* m = observer->meter();
+          deps_.usage->Submit(make_event(target, status, partial, r.upstream_first_byte_us,
+                                         m != nullptr ? &m->usage() : nullptr,
+                                         m != nullptr ? std::string_view(m->served_model()) : std::string_view()));
+        }
+        out.status = status;
+        co_return r.outcome == RelayResult::Outcome::kRelayed && r.client_keep_alive;
+      }
+    }
   }
   co_return false;
 }

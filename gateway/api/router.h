@@ -10,6 +10,7 @@
 #include "gateway/clients/key_table.h"
 #include "gateway/config/gateway_config.h"
 #include "gateway/http/beast_fwd.h"
+#include "gateway/route/exchange.h"
 #include "gateway/upstream/upstream_client.h"
 #include "gateway/upstream/url.h"
 
@@ -47,9 +48,16 @@ class Router {
   Awaitable<bool> HandleClientApi(Request& req, beast::tcp_stream& stream, Outcome& out);
   Awaitable<bool> HandleAdmin(Request& req, beast::tcp_stream& stream, Outcome& out);
   Awaitable<bool> HandleHealth(Request& req, beast::tcp_stream& stream, Outcome& out);
+  // POST /v1/messages and /v1/chat/completions: routed, converted where the target speaks the other
+  // API, metered.
+  Awaitable<bool> HandleModelCall(Request& req, beast::tcp_stream& stream, Outcome& out, WireFormat api,
+                                  std::chrono::steady_clock::time_point t0,
+                                  std::chrono::system_clock::time_point wall0);
 
   RouterDeps deps_;
   std::chrono::steady_clock::time_point started_;
+  std::chrono::system_clock::time_point started_wall_;
+  UpstreamTarget default_target_;
 };
 
 }  // namespace luna::gateway

@@ -36,6 +36,22 @@ absl::StatusOr<std::shared_ptr<const GatewayConfig>> LoadGatewayConfigFromEnv() 
     return absl::InvalidArgumentError("UPSTREAM_AUTH_STYLE: expected auto, x-api-key or bearer, got \"" +
                                       style + "\"");
   }
+  std::string format = EnvString("UPSTREAM_FORMAT", "anthropic");
+  if (format == "anthropic") {
+    c->upstream_format = WireFormat::kAnthropic;
+  } else if (format == "openai") {
+    c->upstream_format = WireFormat::kOpenAI;
+  } else {
+    return absl::InvalidArgumentError("UPSTREAM_FORMAT: expected anthropic or openai, got \"" + format + "\"");
+  }
+  for (std::string_view rest = EnvString("MODELS", ""); !rest.empty();) {
+    size_t comma = rest.find(',');
+    std::string_view name = rest.substr(0, comma);
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+    while (!name.empty() && name.front() == ' ') name.remove_prefix(1);
+    while (!name.empty() && name.back() == ' ') name.remove_suffix(1);
+    if (!name.empty()) c->models.emplace_back(name);
+  }
   LUNA_ASSIGN_OR_RETURN(c->upstream_tls_verify, EnvBool("UPSTREAM_TLS_VERIFY", c->upstream_tls_verify));
   c->upstream_ca_file = EnvString("UPSTREAM_CA_FILE", "");
   LUNA_ASSIGN_OR_RETURN(c->upstream_connect_timeout_ms,

@@ -5,7 +5,10 @@
 #include <memory>
 #include <string>
 
+#include <vector>
+
 #include "absl/status/statusor.h"
+#include "gateway/upstream/wire_format.h"
 
 namespace luna::gateway {
 
@@ -28,6 +31,8 @@ struct GatewayConfig {
   std::string upstream_url = "http://127.0.0.1:8080"; // UPSTREAM_URL
   std::string upstream_api_key;                       // UPSTREAM_API_KEY (empty: none sent)
   UpstreamAuthStyle upstream_auth_style = UpstreamAuthStyle::kAuto;  // UPSTREAM_AUTH_STYLE
+  WireFormat upstream_format = WireFormat::kAnthropic;  // UPSTREAM_FORMAT: the API UPSTREAM_URL speaks
+  std::vector<std::string> models;                    // MODELS (comma-separated): listed by GET /v1/models
   bool upstream_tls_verify = true;                    // UPSTREAM_TLS_VERIFY
   std::string upstream_ca_file;                       // UPSTREAM_CA_FILE (empty: system store)
   int upstream_connect_timeout_ms = 5000;             // UPSTREAM_CONNECT_TIMEOUT_MS

@@ -1,5 +1,6 @@
 #include "gateway/convert/json_scan.h"
 
+#include <charconv>
 #include <cstring>
 
 namespace luna::gateway {
@@ -99,6 +100,24 @@ std::optional<bool> TopLevelBool(std::string_view text, std::string_view key) {
   if (v == "true") return true;
   if (v == "false") return false;
   return std::nullopt;
+}
+
+std::optional<int64_t> TopLevelInt64(std::string_view text, std::string_view key) {
+  auto span = FindTopLevelMember(text, key);
+  if (!span) return std::nullopt;
+  const char* b = text.data() + span->begin;
+  const char* e = text.data() + span->end;
+  int64_t v = 0;
+  auto [end, ec] = std::from_chars(b, e, v);
+  if (ec != std::errc() || end != e) return std::nullopt;
+  return v;
+}
+
+bool ReplaceTopLevelValue(std::string* text, std::string_view key, std::string_view json_value) {
+  auto span = FindTopLevelMember(*text, key);
+  if (!span) return false;
+  text->replace(span->begin, span->end - span->begin, json_value);
+  return true;
 }
 
 }  // namespace luna::gateway

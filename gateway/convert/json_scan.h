@@ -3,6 +3,7 @@
 // to splice values in place without re-serializing the body (DESIGN.md, hot path rule 6).
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -26,5 +27,13 @@ std::optional<std::string_view> TopLevelString(std::string_view text, std::strin
 
 // The value of top-level `key` if it is `true` or `false`, else nullopt.
 std::optional<bool> TopLevelBool(std::string_view text, std::string_view key);
+
+// The value of top-level `key` if it is an integer that fits in int64 (no fraction or exponent).
+std::optional<int64_t> TopLevelInt64(std::string_view text, std::string_view key);
+
+// Replaces the value of top-level member `key` of the JSON object in `*text` with `json_value` (which
+// must be valid JSON), leaving every other byte as it was. Returns false, changing nothing, if the
+// member is absent or the text is not an object.
+bool ReplaceTopLevelValue(std::string* text, std::string_view key, std::string_view json_value);
 
 }  // namespace luna::gateway

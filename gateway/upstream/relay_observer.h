@@ -16,8 +16,10 @@ class RelayObserver {
   virtual bool RewritesBody() const = 0;
   // Each piece of the body as it arrives; returns the bytes to send to the client instead.
   virtual std::string_view OnBody(std::string_view piece) = 0;
-  // The body ended: `complete` is false when the upstream broke off or the client went away.
-  virtual void OnEnd(bool complete) = 0;
+  // The body ended: `complete` is false when the upstream broke off or the client went away. Returns
+  // bytes to send to the client after the rest (a converted stream's last events, or the error event
+  // that ends a cut one); they stay valid until the observer is destroyed.
+  virtual std::string_view OnEnd(bool complete) = 0;
 };
 
 }  // namespace luna::gateway

@@ -51,12 +51,42 @@ bool IsHopByHop(http::field f, std::string_view name) {
   }
 }
 
+// Reads the rest of an answer the caller holds back from the client.
+template <class Stream>
+Awaitable<bool> ReadHeldBody(Stream& up, beast::tcp_stream& up_tcp, beast::flat_buffer& up_buf,
+                             http::response_parser<http::buffer_body>& p, char* buf, size_t buf_size,
+                             const GatewayConfig& cfg, size_t limit, RelayResult& r) {
+  while (!p.is_done()) {
+    p.get().body().data = buf;
+    p.get().body().size = buf_size;
+    up_tcp.expires_after(std::chrono::seconds(cfg.upstream_timeout_s));
+    auto [rec, rn] = co_await http::async_read_some(up, up_buf, p, as_tuple(use_awaitable));
+    (void)rn;
+    if (rec == http::error::need_buffer) rec = {};
+    if (rec) {
+      r.outcome = rec == beast::error::timeout ? RelayResult::Outcome::kTimeout : RelayResult::Outcome::kConnectFailed;
+      r.error = "reading upstream answer: " + rec.message();
+      co_return false;
+    }
+    size_t got = buf_size - p.get().body().size;
+    if (r.held_body.size() + got > limit) {
+      r.outcome = RelayResult::Outcome::kConnectFailed;
+      r.error = "upstream answer larger than " + std::to_string(limit) + " bytes";
+      co_return false;
+    }
+    r.held_body.append(buf, got);
+  }
+  r.body_bytes = static_cast<int64_t>(r.held_body.size());
+  co_return true;
+}
+
 template <class Stream>
 Awaitable<RelayResult> Relay(Stream& up, beast::tcp_stream& up_tcp, beast::flat_buffer& up_buf, char* buf,
                              size_t buf_size, Request& req,
                              beast::tcp_stream& client, bool keep_alive, const GatewayConfig& cfg, bool reused,
-                             RelayObserver* observer, const std::function<Awaitable<void>()>* before_complete,
-                             bool* retryable, bool* upstream_reusable) {
+                             const RelayOptions& options, bool* retryable, bool* upstream_reusable) {
+  RelayObserver* observer = options.observer;
+  const auto* before_complete = options.before_complete;
   RelayResult r;
   *retryable = false;
   *upstream_reusable = false;
@@ -87,6 +117,25 @@ Awaitable<RelayResult> Relay(Stream& up, beast::tcp_stream& up_tcp, beast::flat_
   r.upstream_first_byte_us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count();
   auto& uh = p.get();
   r.status = static_cast<int>(uh.result_int());
+  if (options.commit != nullptr && *options.commit && !(*options.commit)(r.status)) {
+    for (const auto& f : uh) {
+      if (IsHopByHop(f.name(), f.name_string())) continue;
+      if (f.name() == http::field::content_type) {
+        r.held_content_type = std::string(f.value());
+        continue;
+      }
+      std::string name(f.name_string());
+      for (auto& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      r.held_headers.emplace_back(std::move(name), std::string(f.value()));
+    }
+    if (req.method() != http::verb::head &&
+        !co_await ReadHeldBody(up, up_tcp, up_buf, p, buf, buf_size, cfg, options.held_body_limit, r)) {
+      co_return r;
+    }
+    r.outcome = RelayResult::Outcome::kHeld;
+    *upstream_reusable = p.keep_alive();
+    co_return r;
+  }
   bool rewrite = false;
   if (observer != nullptr) {
     auto ct = uh.find(http::field::content_type);
@@ -110,6 +159,9 @@ Awaitable<RelayResult> Relay(Stream& up, beast::tcp_stream& up_tcp, beast::flat_
     res.chunked(true);
   } else {
     res.content_length(0);
+  }
+  if (options.extra_headers != nullptr) {
+    for (const auto& [name, value] : *options.extra_headers) res.set(name, value);
   }
   res.keep_alive(keep_alive);
   res.body().data = nullptr;
@@ -138,18 +190,35 @@ Awaitable<RelayResult> Relay(Stream& up, beast::tcp_stream& up_tcp, beast::flat_
     if (rec) {
       r.outcome = RelayResult::Outcome::kUpstreamCut;
       r.error = "upstream broke off the answer: " + rec.message();
-      if (observer != nullptr) observer->OnEnd(false);
-      co_return r;  // the client connection is closed by the caller: no terminating chunk is sent
+      std::string_view tail = observer != nullptr ? observer->OnEnd(false) : std::string_view();
+      if (!tail.empty()) {
+        // The observer ends the body itself (a converted stream's error event): send it as a
+        // well-formed end so the client reads the error rather than a broken transfer.
+        res.body().data = const_cast<char*>(tail.data());
+        res.body().size = tail.size();
+        res.body().more = false;
+        client.expires_after(std::chrono::seconds(cfg.upstream_timeout_s));
+        co_await http::async_write(client, sr, as_tuple(use_awaitable));
+      }
+      co_return r;  // the client connection is closed by the caller
     }
     size_t got = buf_size - p.get().body().size;
     bool last = p.is_done();
     r.body_bytes += static_cast<int64_t>(got);
     std::string_view out(buf, got);
     if (observer != nullptr && got > 0) out = observer->OnBody(out);
+    std::string joined;
     if (last) {
       // Everything has arrived: settle what depends on the whole answer before the client can see
       // its end.
-      if (observer != nullptr) observer->OnEnd(true);
+      if (observer != nullptr) {
+        std::string_view tail = observer->OnEnd(true);
+        if (!tail.empty()) {
+          joined.reserve(out.size() + tail.size());
+          joined.append(out).append(tail);
+          out = joined;
+        }
+      }
       ended = true;
       if (before_complete != nullptr && *before_complete) co_await (*before_complete)();
     }
@@ -168,9 +237,23 @@ Awaitable<RelayResult> Relay(Stream& up, beast::tcp_stream& up_tcp, beast::flat_
       co_return r;  // the upstream connection is dropped, which cancels the upstream request
     }
   }
+  std::string_view tail;
   if (!ended) {
-    if (observer != nullptr) observer->OnEnd(true);
+    if (observer != nullptr) tail = observer->OnEnd(true);
     if (before_complete != nullptr && *before_complete) co_await (*before_complete)();
+  }
+  if (!tail.empty()) {
+    res.body().data = const_cast<char*>(tail.data());
+    res.body().size = tail.size();
+    res.body().more = true;
+    auto [tec, tn] = co_await http::async_write(client, sr, as_tuple(use_awaitable));
+    (void)tn;
+    if (tec == http::error::need_buffer) tec = {};
+    if (tec) {
+      r.outcome = RelayResult::Outcome::kClientGone;
+      r.error = "writing to client: " + tec.message();
+      co_return r;
+    }
   }
   if (has_body || rewrite) {
     res.body().data = nullptr;
@@ -281,8 +364,7 @@ Awaitable<std::unique_ptr<UpstreamClient::Conn>> UpstreamClient::Connect(const U
 }
 
 Awaitable<RelayResult> UpstreamClient::Forward(const Url& url, Request& req, beast::tcp_stream& client,
-                                               bool keep_alive, RelayObserver* observer,
-                                               const std::function<Awaitable<void>()>* before_complete) {
+                                               bool keep_alive, const RelayOptions& options) {
   const std::string key = PoolKey(url);
   req.version(11);
   req.keep_alive(true);
@@ -305,12 +387,14 @@ Awaitable<RelayResult> UpstreamClient::Forward(const Url& url, Request& req, bea
     bool reusable = false;
     if (conn->tls) {
       last = co_await Relay(*conn->tls, conn->tcp(), conn->buffer, conn->relay_buf.get(), Conn::kRelayBufferSize, req, client, keep_alive, *config_, reused,
-                            observer, before_complete, &retryable, &reusable);
+                            options, &retryable, &reusable);
     } else {
       last = co_await Relay(*conn->plain, *conn->plain, conn->buffer, conn->relay_buf.get(), Conn::kRelayBufferSize, req, client, keep_alive, *config_, reused,
-                            observer, before_complete, &retryable, &reusable);
+                            options, &retryable, &reusable);
     }
-    if (last.outcome == RelayResult::Outcome::kRelayed && reusable) GiveBack(key, std::move(conn));
+    if ((last.outcome == RelayResult::Outcome::kRelayed || last.outcome == RelayResult::Outcome::kHeld) && reusable) {
+      GiveBack(key, std::move(conn));
+    }
     if (!retryable) co_return last;
     spdlog::debug("pooled upstream connection was stale ({}); retrying on a new one", last.error);
   }

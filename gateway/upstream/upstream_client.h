@@ -30,6 +30,8 @@ struct RelayResult {
     kTimeout,          // nothing sent to the client: no answer in time (504)
     kUpstreamCut,      // the answer started but the upstream broke off; client connection closed
     kClientGone,       // the client went away; the upstream request was cancelled
+    kHeld,             // nothing sent to the client: RelayOptions::commit refused the answer, which
+                       // is in held_* for the caller to convert, answer or fail over from
   };
   Outcome outcome = Outcome::kConnectFailed;
   int status = 0;               // upstream status, when an answer started
@@ -37,6 +39,24 @@ struct RelayResult {
   bool client_keep_alive = false;  // the client connection can take another request
   int64_t upstream_first_byte_us = 0;
   int64_t body_bytes = 0;
+  // kHeld: the upstream's answer.
+  std::string held_body;
+  std::string held_content_type;
+  HeaderList held_headers;  // end-to-end headers, lower-case names, without content-type/-length
+};
+
+struct RelayOptions {
+  // Sees (and may rewrite) the answer relayed to the client.
+  RelayObserver* observer = nullptr;
+  // Awaited once the whole answer has arrived from the upstream but before its last bytes go to the
+  // client (the usage of a finished answer is made crash-safe there).
+  const std::function<Awaitable<void>()>* before_complete = nullptr;
+  // Asked with the upstream's status before anything goes to the client: false holds the answer
+  // (read whole, up to held_body_limit) and returns it as kHeld. Null: every answer is relayed.
+  const std::function<bool(int status)>* commit = nullptr;
+  // Added to the client response of a relayed answer.
+  const HeaderList* extra_headers = nullptr;
+  size_t held_body_limit = 16 << 20;
 };
 
 class UpstreamClient {
@@ -45,12 +65,9 @@ class UpstreamClient {
   ~UpstreamClient();
 
   // Sends `req` (its target, Host and credentials already set for the upstream) to `url` and relays
-  // the response to `client`. `keep_alive` is what the client asked for. `*before_complete`, if given,
-  // is awaited once the whole answer has arrived from the upstream but before its last bytes go to
-  // the client (the usage of a finished answer is made crash-safe there).
+  // the response to `client` (or holds it, see RelayOptions). `keep_alive` is what the client asked for.
   Awaitable<RelayResult> Forward(const Url& url, Request& req, beast::tcp_stream& client, bool keep_alive,
-                                 RelayObserver* observer = nullptr,
-                                 const std::function<Awaitable<void>()>* before_complete = nullptr);
+                                 const RelayOptions& options = {});
 
   // Drops every idle pooled connection (at shutdown).
   void CloseIdle();

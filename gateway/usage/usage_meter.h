@@ -9,10 +9,9 @@
 #include <vector>
 
 #include "gateway/convert/sse_parser.h"
+#include "gateway/upstream/wire_format.h"
 
 namespace luna::gateway {
-
-enum class WireFormat { kAnthropic, kOpenAI };
 
 struct UsageCounts {
   int64_t input_tokens = 0;        // Anthropic semantics: excludes cache tokens

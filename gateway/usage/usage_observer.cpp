@@ -16,10 +16,11 @@ std::string_view UsageObserver::OnBody(std::string_view piece) {
   return out_;
 }
 
-void UsageObserver::OnEnd(bool complete) {
+std::string_view UsageObserver::OnEnd(bool complete) {
   ended_ = true;
   complete_ = complete;
   if (meter_) meter_->Finish();
+  return {};
 }
 
 }  // namespace luna::gateway

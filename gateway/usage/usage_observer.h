@@ -22,13 +22,16 @@ class UsageObserver : public RelayObserver {
   void OnResponseHead(int status, std::string_view content_type) override;
   bool RewritesBody() const override { return filter_.has_value(); }
   std::string_view OnBody(std::string_view piece) override;
-  void OnEnd(bool complete) override;
+  std::string_view OnEnd(bool complete) override;
 
   int status() const { return status_; }
   bool ended() const { return ended_; }
   bool complete() const { return complete_; }
   // Null before the head arrived.
   const UsageMeter* meter() const { return meter_.get(); }
+
+ protected:
+  std::string out_;
 
  private:
   WireFormat format_;
@@ -38,7 +41,6 @@ class UsageObserver : public RelayObserver {
   bool complete_ = false;
   std::unique_ptr<UsageMeter> meter_;
   std::optional<UsageChunkFilter> filter_;
-  std::string out_;
 };
 
 }  // namespace luna::gateway

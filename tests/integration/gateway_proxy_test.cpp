@@ -86,9 +86,35 @@ TEST_F(GatewayUpstreamCredentialTest, UpstreamCredentialReplacesTheClients) {
                        R"({"model":"gpt-test","messages":[{"role":"user","content":"hi"}]})")
                 .status,
             200);
-  h = LastUpstreamRequest()["headers"];
-  EXPECT_EQ(h["authorization"], "Bearer upstream-secret");
-  EXPECT_FALSE(h.contains("x-api-key"));
+  // The default upstream speaks Anthropic's API: the OpenAI request went there converted, with the
+  // credential as Anthropic takes it.
+  auto last = LastUpstreamRequest();
+  EXPECT_EQ(last["target"], "/v1/messages");
+  EXPECT_EQ(last["headers"]["x-api-key"], "upstream-secret");
+  EXPECT_FALSE(last["headers"].contains("authorization"));
+}
+
+class GatewayOpenAIUpstreamCredentialTest : public GatewayProxyTest {
+ protected:
+  GatewayOpenAIUpstreamCredentialTest()
+      : GatewayProxyTest(Cluster::Options{
+            .gateway_env = {{"UPSTREAM_API_KEY", "upstream-secret"}, {"UPSTREAM_FORMAT", "openai"}}}) {}
+};
+
+TEST_F(GatewayOpenAIUpstreamCredentialTest, OpenAIUpstreamGetsBearer) {
+  ASSERT_EQ(c_.Gateway("POST", "/v1/chat/completions", {{"x-api-key", key_}},
+                       R"({"model":"gpt-test","messages":[{"role":"user","content":"hi"}]})")
+                .status,
+            200);
+  auto last = LastUpstreamRequest();
+  EXPECT_EQ(last["target"], "/v1/chat/completions");
+  EXPECT_EQ(last["headers"]["authorization"], "Bearer upstream-secret");
+  EXPECT_FALSE(last["headers"].contains("x-api-key"));
+  // An Anthropic client's request goes there converted, with the credential as OpenAI takes it.
+  ASSERT_EQ(c_.Gateway("POST", "/v1/messages", {{"x-api-key", key_}}, kSmall).status, 200);
+  last = LastUpstreamRequest();
+  EXPECT_EQ(last["target"], "/v1/chat/completions");
+  EXPECT_EQ(last["headers"]["authorization"], "Bearer upstream-secret");
 }
 
 // An SSE answer reaches the client event by event: the first event arrives long before the
@@ -129,7 +155,7 @@ TEST_F(GatewayProxyTest, ClientDisconnectMidStreamIsHarmless) {
   {
     HttpConnection conn(c_.gateway_port());
     ASSERT_TRUE(conn.Send("POST", "/v1/messages", {{"x-api-key", key_}},
-                          R"({"model":"claude-slow","max_tokens":64,"stream":true,"messages":[]})"));
+                          R"({"model":"claude-slow","max_tokens":64,"stream":true,"messages":[{"role":"user","content":"hi"}]})"));
     std::string seen;
     conn.Read(std::chrono::milliseconds(400), [&](const std::string& p) { seen += p; });
     EXPECT_NE(seen.find("message_start"), std::string::npos);
@@ -144,7 +170,7 @@ TEST_F(GatewayProxyTest, ClientDisconnectMidStreamIsHarmless) {
 TEST_F(GatewayProxyTest, UpstreamErrorsAreRelayedWithRetryAfter) {
   c_.SetModel("claude-limited", R"({"mode": "429", "retry_after": 7})");
   auto r = c_.Gateway("POST", "/v1/messages", {{"x-api-key", key_}},
-                      R"({"model":"claude-limited","max_tokens":16,"messages":[]})");
+                      R"({"model":"claude-limited","max_tokens":16,"messages":[{"role":"user","content":"hi"}]})");
   EXPECT_EQ(r.status, 429);
   EXPECT_EQ(r.Header("retry-after"), "7");
   EXPECT_EQ(json::parse(r.body)["error"]["type"], "rate_limit_error");
@@ -242,7 +268,7 @@ TEST(GatewayUpstreamFailure, UnreachableIs502AndSlowIs504) {
   EXPECT_EQ(r.status, 502);
   EXPECT_EQ(json::parse(r.body)["type"], "error");
   EXPECT_EQ(json::parse(r.body)["error"]["type"], "api_error");
-  r = c.Gateway("POST", "/v1/chat/completions", {{"x-api-key", key}}, R"({"model":"m","messages":[]})");
+  r = c.Gateway("POST", "/v1/chat/completions", {{"x-api-key", key}}, R"({"model":"m","messages":[{"role":"user","content":"hi"}]})");
   EXPECT_EQ(r.status, 502);
   EXPECT_TRUE(json::parse(r.body)["error"].contains("message"));
 
@@ -253,7 +279,7 @@ TEST(GatewayUpstreamFailure, UnreachableIs502AndSlowIs504) {
   std::string k2 = slow.CreateKey("agent");
   slow.SetModel("claude-slow", R"({"delay_ms": 3000})");
   r = slow.Gateway("POST", "/v1/messages", {{"x-api-key", k2}},
-                   R"({"model":"claude-slow","max_tokens":16,"messages":[]})");
+                   R"({"model":"claude-slow","max_tokens":16,"messages":[{"role":"user","content":"hi"}]})");
   EXPECT_EQ(r.status, 504);
   EXPECT_EQ(json::parse(r.body)["error"]["type"], "timeout_error");
 }
@@ -263,7 +289,7 @@ TEST(GatewayUpstreamFailure, UnreachableIs502AndSlowIs504) {
 TEST_F(GatewayProxyTest, UpstreamCutMidStreamIsNotPassedOffAsComplete) {
   c_.SetModel("claude-cut", R"({"mode": "cut", "cut_after_events": 3})");
   auto r = c_.Gateway("POST", "/v1/messages", {{"x-api-key", key_}},
-                      R"({"model":"claude-cut","max_tokens":16,"stream":true,"messages":[]})");
+                      R"({"model":"claude-cut","max_tokens":16,"stream":true,"messages":[{"role":"user","content":"hi"}]})");
   EXPECT_EQ(r.status, 200);
   EXPECT_FALSE(r.complete);
   EXPECT_NE(r.body.find("message_start"), std::string::npos);
@@ -275,7 +301,7 @@ TEST_F(GatewayProxyTest, GracefulStopFinishesInFlightStreams) {
   c_.SetModel("claude-long", R"({"events": 8, "interval_ms": 150})");
   HttpConnection conn(c_.gateway_port());
   ASSERT_TRUE(conn.Send("POST", "/v1/messages", {{"x-api-key", key_}},
-                        R"({"model":"claude-long","max_tokens":16,"stream":true,"messages":[]})"));
+                        R"({"model":"claude-long","max_tokens":16,"stream":true,"messages":[{"role":"user","content":"hi"}]})"));
   std::string seen;
   std::thread stopper;
   auto r = conn.Read(std::chrono::seconds(20), [&](const std::string& p) {

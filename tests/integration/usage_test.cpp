@@ -20,6 +20,9 @@ struct Expected {
 
 class UsageTest : public ::testing::Test {
  protected:
+  UsageTest() = default;
+  explicit UsageTest(Cluster::Options options) : c_(std::move(options)) {}
+
   void SetUp() override {
     c_.StartUpstream();
     c_.StartAuth();
@@ -44,7 +47,8 @@ class UsageTest : public ::testing::Test {
       e->input += 11;
       e->output += 22;
       e->cache_read += 3;
-      e->cache_write += 4;
+      // An OpenAI-format upstream does not report cache writes (nor does the fake in that format).
+      e->cache_write += openai_upstream_ ? 0 : 4;
     };
     auto count_o = [&](const HttpResponse& r) {
       if (r.status != 200 || !r.complete) return;
@@ -55,16 +59,16 @@ class UsageTest : public ::testing::Test {
       e->cache_read += 5;
     };
     Headers h = {{"x-api-key", key}, {"content-type", "application/json"}};
-    count_a(c_.Gateway("POST", "/v1/messages", h, R"({"model":"claude-acct","max_tokens":9,"messages":[]})"));
+    count_a(c_.Gateway("POST", "/v1/messages", h, R"({"model":"claude-acct","max_tokens":9,"messages":[{"role":"user","content":"hi"}]})"));
     count_a(c_.Gateway("POST", "/v1/messages", h,
-                       R"({"model":"claude-acct","max_tokens":9,"stream":true,"messages":[]})"));
-    count_o(c_.Gateway("POST", "/v1/chat/completions", h, R"({"model":"gpt-acct","messages":[]})"));
-    auto s1 = c_.Gateway("POST", "/v1/chat/completions", h, R"({"model":"gpt-acct","stream":true,"messages":[]})");
+                       R"({"model":"claude-acct","max_tokens":9,"stream":true,"messages":[{"role":"user","content":"hi"}]})"));
+    count_o(c_.Gateway("POST", "/v1/chat/completions", h, R"({"model":"gpt-acct","messages":[{"role":"user","content":"hi"}]})"));
+    auto s1 = c_.Gateway("POST", "/v1/chat/completions", h, R"({"model":"gpt-acct","stream":true,"messages":[{"role":"user","content":"hi"}]})");
     EXPECT_EQ(s1.body.find("\"prompt_tokens\""), std::string::npos)
         << "a client that did not ask for include_usage must not get the usage chunk";
     count_o(s1);
     auto s2 = c_.Gateway("POST", "/v1/chat/completions", h,
-                         R"({"model":"gpt-acct","stream":true,"stream_options":{"include_usage":true},"messages":[]})");
+                         R"({"model":"gpt-acct","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]})");
     EXPECT_NE(s2.body.find("\"prompt_tokens\""), std::string::npos) << "a client that asked gets the usage chunk";
     count_o(s2);
     return ok;
@@ -92,13 +96,16 @@ class UsageTest : public ::testing::Test {
     EXPECT_EQ(t["total_cache_write_tokens"], e.cache_write);
   }
 
+  // Streaming and non-streaming requests in both formats: the ledger equals the known sums exactly,
+  // per key too, and the old endpoints show them.
+  void CheckExactAccounting();
+
   Cluster c_;
+  bool openai_upstream_ = false;
   std::string key_a_, key_b_;
 };
 
-// Streaming and non-streaming requests in both formats: the ledger equals the known sums exactly,
-// per key too, and the old endpoints show them.
-TEST_F(UsageTest, ExactAccountingAcrossFormatsAndStreams) {
+void UsageTest::CheckExactAccounting() {
   Expected all, a, b;
   for (int i = 0; i < 6; ++i) {
     ASSERT_EQ(SendMix(key_a_, &a), 5);
@@ -140,6 +147,19 @@ TEST_F(UsageTest, ExactAccountingAcrossFormatsAndStreams) {
 
 // usagesvc down: requests are still served, events wait in the spool, and arrive exactly once
 // when usagesvc is back.
+TEST_F(UsageTest, ExactAccountingAcrossFormatsAndStreams) { CheckExactAccounting(); }
+
+// The same mix against an OpenAI-format upstream: Anthropic requests are now the converted ones, and
+// their usage is read from the OpenAI answers (cached tokens out of prompt_tokens, never twice).
+class UsageOpenAIUpstreamTest : public UsageTest {
+ protected:
+  UsageOpenAIUpstreamTest() : UsageTest(Cluster::Options{.gateway_env = {{"UPSTREAM_FORMAT", "openai"}}}) {
+    openai_upstream_ = true;
+  }
+};
+
+TEST_F(UsageOpenAIUpstreamTest, ExactAccountingAcrossFormatsAndStreams) { CheckExactAccounting(); }
+
 TEST_F(UsageTest, UsagesvcOutageLosesNothing) {
   Expected e;
   SendMix(key_a_, &e);
@@ -209,8 +229,8 @@ TEST_F(UsageTest, GatewayKill9DuringLoadLosesNoCompletedAnswer) {
   auto worker = [&](bool streaming) {
     while (!stop) {
       auto r = c_.Gateway("POST", "/v1/messages", {{"x-api-key", key_a_}},
-                          streaming ? R"({"model":"claude-acct","max_tokens":9,"stream":true,"messages":[]})"
-                                    : R"({"model":"claude-acct","max_tokens":9,"messages":[]})");
+                          streaming ? R"({"model":"claude-acct","max_tokens":9,"stream":true,"messages":[{"role":"user","content":"hi"}]})"
+                                    : R"({"model":"claude-acct","max_tokens":9,"messages":[{"role":"user","content":"hi"}]})");
       bool whole = r.status == 200 && r.complete &&
                    (!streaming || r.body.find("event: message_stop") != std::string::npos);
       if (whole) {
@@ -243,7 +263,7 @@ TEST_F(UsageTest, ClientDisconnectMidStreamRecordsPartialUsage) {
   {
     HttpConnection conn(c_.gateway_port());
     ASSERT_TRUE(conn.Send("POST", "/v1/messages", {{"x-api-key", key_a_}},
-                          R"({"model":"claude-long","max_tokens":9,"stream":true,"messages":[]})"));
+                          R"({"model":"claude-long","max_tokens":9,"stream":true,"messages":[{"role":"user","content":"hi"}]})"));
     std::string seen;
     conn.Read(std::chrono::milliseconds(500), [&](const std::string& p) { seen += p; });
     ASSERT_NE(seen.find("message_start"), std::string::npos);
@@ -319,7 +339,7 @@ TEST(UsageLegacyImport, OldHistoryIsAnsweredAsTheOldProxyDid) {
   // New traffic adds on top; a restart of usagesvc and authsvc imports nothing twice.
   c.SetModel("claude-new", R"({"usage": {"input_tokens": 5, "output_tokens": 6}})");
   ASSERT_EQ(c.Gateway("POST", "/v1/messages", {{"x-api-key", "sk-legacyusage0123456789abc"}},
-                      R"({"model":"claude-new","max_tokens":5,"messages":[]})")
+                      R"({"model":"claude-new","max_tokens":5,"messages":[{"role":"user","content":"hi"}]})")
                 .status,
             200);
   ASSERT_TRUE(Eventually([&] { return usage()["total_requests"] == 31; }, std::chrono::seconds(15)));

@@ -41,3 +41,22 @@ TEST(JsonScanTest, LastDuplicateWins) {
 
 }  // namespace
 }  // namespace luna::gateway
+
+namespace luna::gateway {
+namespace {
+
+TEST(JsonScanSpliceTest, Int64AndReplace) {
+  std::string t = R"({"a":"x","max_tokens": 4096 ,"f":1.5,"big":99999999999999999999})";
+  EXPECT_EQ(TopLevelInt64(t, "max_tokens"), 4096);
+  EXPECT_EQ(TopLevelInt64(t, "f"), std::nullopt);
+  EXPECT_EQ(TopLevelInt64(t, "big"), std::nullopt);
+  EXPECT_EQ(TopLevelInt64(t, "a"), std::nullopt);
+  EXPECT_TRUE(ReplaceTopLevelValue(&t, "max_tokens", "10"));
+  EXPECT_EQ(t, R"({"a":"x","max_tokens": 10 ,"f":1.5,"big":99999999999999999999})");
+  EXPECT_FALSE(ReplaceTopLevelValue(&t, "absent", "1"));
+  std::string arr = "[1]";
+  EXPECT_FALSE(ReplaceTopLevelValue(&arr, "a", "1"));
+}
+
+}  // namespace
+}  // namespace luna::gateway
