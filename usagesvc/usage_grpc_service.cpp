@@ -1,8 +1,7 @@
 #include "usagesvc/usage_grpc_service.h"
 
-#include <cctype>
-
 #include "absl/strings/str_cat.h"
+#include "common/grpc_admin_check.h"
 #include "usagesvc/event_validation.h"
 
 namespace luna::usagesvc {
@@ -20,32 +19,6 @@ grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* ctx, const absl
   auto* reactor = ctx->DefaultReactor();
   reactor->Finish(ToGrpcStatus(status));
   return reactor;
-}
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-// The credential of the call: "x-api-key: <k>", else "authorization: Bearer <k>"; empty if neither.
-std::string CredentialOf(const grpc::CallbackServerContext& ctx) {
-  const auto& metadata = ctx.client_metadata();
-  if (auto it = metadata.find("x-api-key"); it != metadata.end()) {
-    return std::string(Trim(std::string_view(it->second.data(), it->second.size())));
-  }
-  if (auto it = metadata.find("authorization"); it != metadata.end()) {
-    std::string_view value = Trim(std::string_view(it->second.data(), it->second.size()));
-    constexpr std::string_view kBearer = "bearer ";
-    if (value.size() >= kBearer.size()) {
-      bool match = true;
-      for (size_t i = 0; i < kBearer.size(); ++i) {
-        if (std::tolower(static_cast<unsigned char>(value[i])) != kBearer[i]) match = false;
-      }
-      if (match) return std::string(Trim(value.substr(kBearer.size())));
-    }
-  }
-  return {};
 }
 
 absl::StatusOr<UsageQuery> ToQuery(const pb::QueryUsageRequest& r) {
@@ -119,7 +92,7 @@ grpc::ServerUnaryReactor* UsageGrpcService::QueryUsage(grpc::CallbackServerConte
   UsageStore* store = StoreOrStatus(&status);
   if (store == nullptr) return FinishNow(ctx, status);
   auto* reactor = ctx->DefaultReactor();
-  auth_->CheckAdmin(CredentialOf(*ctx), [store, request, response, reactor](absl::Status st) {
+  auth_->CheckAdmin(CallCredential(*ctx), [store, request, response, reactor](absl::Status st) {
     if (!st.ok()) {
       reactor->Finish(ToGrpcStatus(st));
       return;
@@ -153,7 +126,7 @@ grpc::ServerUnaryReactor* UsageGrpcService::ListEvents(grpc::CallbackServerConte
   UsageStore* store = StoreOrStatus(&status);
   if (store == nullptr) return FinishNow(ctx, status);
   auto* reactor = ctx->DefaultReactor();
-  auth_->CheckAdmin(CredentialOf(*ctx), [store, request, response, reactor](absl::Status st) {
+  auth_->CheckAdmin(CallCredential(*ctx), [store, request, response, reactor](absl::Status st) {
     if (!st.ok()) {
       reactor->Finish(ToGrpcStatus(st));
       return;
