@@ -9,6 +9,11 @@ PACKAGES=(
   nlohmann-json3-dev libspdlog-dev libgtest-dev libgmock-dev libbenchmark-dev
   libssl-dev libboost1.81-dev
 )
+# tests/sdk runs the official npm SDKs: Node.js and npm, from Debian unless some node and npm are
+# already there (a Node.js package that bundles npm conflicts with Debian's npm).
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  PACKAGES+=(nodejs npm)
+fi
 if [[ "${1:-}" == "--with-bench" ]]; then
   PACKAGES+=(wrk)
 fi
