@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds, and runs the product on this machine: authsvc, usagesvc, then the
-# gateway on :8180. State lives under one directory (LUNA_STATE_DIR, default ./.state). Ctrl-C stops
-# them all.
+# Installs what is missing, builds, and runs the product on this machine: authsvc, usagesvc,
+# fallbacksvc, then the gateway on :8180. State lives under one directory (LUNA_STATE_DIR, default
+# ./.state). Ctrl-C stops them all.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -20,6 +20,12 @@ export USAGESVC_LISTEN="${USAGESVC_LISTEN:-127.0.0.1:8182}"
 export USAGESVC_ADDR="${USAGESVC_ADDR:-${USAGESVC_LISTEN/0.0.0.0/127.0.0.1}}"
 export USAGE_DATA_DIR="${USAGE_DATA_DIR:-$state/usage}"
 export USAGE_SPOOL_FILE="${USAGE_SPOOL_FILE:-$state/usage-spool.log}"
+export FALLBACKSVC_LISTEN="${FALLBACKSVC_LISTEN:-127.0.0.1:8183}"
+export FALLBACKSVC_ADDR="${FALLBACKSVC_ADDR:-${FALLBACKSVC_LISTEN/0.0.0.0/127.0.0.1}}"
+# The old proxy's fallback.json works as it is; without one, fallback is off until one is created
+# and reloaded (SIGHUP or POST /admin/fallback/reload).
+export FALLBACK_CONFIG="${FALLBACK_CONFIG:-$state/fallback.json}"
+export FALLBACK_STATE_FILE="${FALLBACK_STATE_FILE:-$state/fallback-state.json}"
 export GATEWAY_LISTEN="${GATEWAY_LISTEN:-0.0.0.0:8180}"
 export UPSTREAM_URL="${UPSTREAM_URL:-http://127.0.0.1:8080}"
 
@@ -56,9 +62,14 @@ wait_healthy authsvc "$!" "$build_dir/authsvc/authsvc" --probe "$AUTHSVC_ADDR"
 pids+=($!)
 wait_healthy usagesvc "$!" "$build_dir/usagesvc/usagesvc" --probe "$USAGESVC_ADDR"
 
+"$build_dir/fallbacksvc/fallbacksvc" &
+pids+=($!)
+wait_healthy fallbacksvc "$!" "$build_dir/fallbacksvc/fallbacksvc" --probe "$FALLBACKSVC_ADDR"
+
 "$build_dir/gateway/gateway" &
 pids+=($!)
 echo "run: gateway on $GATEWAY_LISTEN -> $UPSTREAM_URL; authsvc on $AUTHSVC_LISTEN;" \
-  "usagesvc on $USAGESVC_LISTEN; state in $state (Ctrl-C stops)" >&2
+  "usagesvc on $USAGESVC_LISTEN; fallbacksvc on $FALLBACKSVC_LISTEN ($FALLBACK_CONFIG);" \
+  "state in $state (Ctrl-C stops)" >&2
 # Return when any of them exits (or on Ctrl-C through the trap).
 wait -n "${pids[@]}" || true

@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "common/atomic_file.h"
+#include "common/crypto.h"
 #include "common/env_config.h"
 #include "common/health_probe.h"
 #include "common/logging.h"
@@ -69,14 +70,26 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
+  std::unique_ptr<luna::gateway::GrpcFallbackClient> fallback;
+  if (cfg.fallbacksvc_addr != "off") {
+    luna::gateway::UpstreamTarget default_target;
+    default_target.url = *url;
+    default_target.format = cfg.upstream_format;
+    default_target.api_key = cfg.upstream_api_key;
+    default_target.auth_style = cfg.upstream_auth_style;
+    std::string gateway_id = usage ? usage->id_prefix() : "gw-" + luna::RandomHex(4);
+    fallback = std::make_unique<luna::gateway::GrpcFallbackClient>(cfg.fallbacksvc_addr, default_target, gateway_id);
+  }
   luna::gateway::ServerStats stats;
-  luna::gateway::RouterDeps deps{*config, *url, &keys, auth.get(), upstream.get(), &stats, usage.get()};
+  luna::gateway::RouterDeps deps{*config, *url, &keys, auth.get(), upstream.get(), &stats, usage.get(),
+                                 fallback.get()};
   auto server = luna::gateway::HttpServer::Create(deps);
   if (!server.ok()) {
     spdlog::critical("{}", std::string(server.status().message()));
     return 1;
   }
   auth->Start();
+  if (fallback) fallback->Start();
   (*server)->Start();
   spdlog::info("gateway listening on {} (port {}), upstream {}, authsvc {}, {} I/O thread(s)", cfg.listen,
                (*server)->port(), cfg.upstream_url, cfg.authsvc_addr, cfg.threads);
@@ -91,9 +104,11 @@ int main(int argc, char** argv) {
   // briefly to deliver; what is left is replayed at the next start.
   if (usage) usage->Stop(2000);
   auth->Stop();
+  if (fallback) fallback->Stop();
   upstream->CloseIdle();
   // The server (and its I/O context) goes last: late gRPC completions may still post into it.
   auth.reset();
+  fallback.reset();
   upstream.reset();
   usage.reset();
   server->reset();

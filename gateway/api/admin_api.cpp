@@ -14,9 +14,11 @@ namespace luna::gateway {
 
 namespace authpb = luna::auth::v1;
 namespace usagepb = luna::usage::v1;
+namespace fbpb = luna::fallback::v1;
 using json = nlohmann::json;
 using AuthAsync = authpb::AuthService::Stub::async_interface;
 using UsageAsync = usagepb::UsageService::Stub::async_interface;
+using FallbackAsync = fbpb::FallbackService::Stub::async_interface;
 
 namespace {
 
@@ -26,7 +28,7 @@ template <class Iface, class Req, class Resp>
 Awaitable<std::pair<grpc::Status, Resp>> Rpc(Iface* async, AsyncMethod<Iface, Req, Resp> method,
                                              const std::string& cred, const Req& req) {
   using R = std::pair<grpc::Status, Resp>;
-  if (async == nullptr) co_return R{grpc::Status(grpc::StatusCode::UNAVAILABLE, "usage recording is off"), Resp{}};
+  if (async == nullptr) co_return R{grpc::Status(grpc::StatusCode::UNAVAILABLE, "switched off in the gateway's configuration"), Resp{}};
   co_return co_await AwaitCallback<R>([&](std::function<void(R)> done) {
     CallWithCredential<Iface, Req, Resp>(async, method, cred, req,
                                          [done](grpc::Status s, Resp r) { done(R{s, std::move(r)}); });
@@ -156,6 +158,62 @@ void Add(usagepb::UsageTotals* into, const usagepb::UsageTotals& t) {
   into->set_cache_write_tokens(into->cache_write_tokens() + t.cache_write_tokens());
   into->set_total_tokens_only(into->total_tokens_only() + t.total_tokens_only());
   into->set_last_used_unix_ms(std::max(into->last_used_unix_ms(), t.last_used_unix_ms()));
+}
+
+// fallbacksvc's status for operators: every tier's quota ("unlimited" without a quota endpoint,
+// "unknown" before the first poll), availability and cooldown, the plans by tier name, the pollers
+// and the config in force.
+json FallbackJson(const fbpb::FallbackStatus& s, int64_t now_ms) {
+  const auto& t = s.table();
+  json tiers = json::array();
+  for (const auto& tier : t.tiers()) {
+    json remaining = !tier.quota_polled()              ? json("unlimited")
+                     : tier.remaining_fraction() < 0 ? json("unknown")
+                                                     : json(tier.remaining_fraction());
+    json cooldown = nullptr;
+    if (tier.cooldown_until_unix_ms() > now_ms) {
+      cooldown = {{"until_unix_ms", tier.cooldown_until_unix_ms()},
+                  {"seconds_left", (tier.cooldown_until_unix_ms() - now_ms + 999) / 1000},
+                  {"reason", tier.cooldown_reason()}};
+    }
+    tiers.push_back({{"name", tier.name()},
+                     {"model", tier.model()},
+                     {"provider", tier.provider()},
+                     {"available", tier.available()},
+                     {"remaining", remaining},
+                     {"quota_low", tier.quota_low()},
+                     {"cooldown", cooldown},
+                     {"consecutive_failures", tier.consecutive_failures()},
+                     {"max_tokens_limit", tier.max_tokens_limit()}});
+  }
+  auto plan_json = [&](const fbpb::RoutePlan& p) {
+    json names = json::array();
+    for (int i : p.tiers()) {
+      if (i >= 0 && i < t.tiers_size()) names.push_back(t.tiers(i).name());
+    }
+    return json{{"tiers", names}, {"reason", p.reason()}};
+  };
+  json plans = json::object();
+  for (const auto& [model, plan] : t.plans()) plans[model] = plan_json(plan);
+  json providers = json::array();
+  for (const auto& p : s.providers()) {
+    providers.push_back({{"name", p.name()},
+                         {"quota_url", p.quota_url()},
+                         {"last_poll_unix_ms", p.last_poll_unix_ms()},
+                         {"last_poll_error", p.last_poll_error()}});
+  }
+  return json{{"enabled", t.enabled()},
+              {"min_remaining_fraction", s.min_remaining_fraction()},
+              {"health_poll_interval_seconds", s.health_poll_interval_seconds()},
+              {"table_version", t.version()},
+              {"tiers", tiers},
+              {"plans", plans},
+              {"default_plan", plan_json(t.default_plan())},
+              {"providers", providers},
+              {"config_path", s.config_path()},
+              {"config_loaded_unix_ms", s.config_loaded_unix_ms()},
+              {"last_reload_error", s.last_reload_error()},
+              {"state_file", s.state_file()}};
 }
 
 }  // namespace
@@ -311,6 +369,34 @@ Awaitable<bool> Router::HandleAdmin(Request& req, beast::tcp_stream& stream, Out
       }
     }
     json answer = {{hourly ? "hours" : "days", list}, {"time_zone", resp.time_zone()}};
+    co_return co_await ok(std::move(answer));
+  }
+
+  // ---- fallback: fallbacksvc's status, and a config reload ----
+  if (path == "/admin/fallback" || path == "/admin/fallback/reload") {
+    service = "Fallback service";
+    FallbackAsync* fb = deps_.fallback != nullptr ? deps_.fallback->async() : nullptr;
+    if (path == "/admin/fallback") {
+      if (!get) co_return co_await WriteError(stream, req, out, 405, "Method not allowed: use GET", true, OneHeader("allow", "GET"));
+      fbpb::GetStatusRequest sreq;
+      auto [st, resp] = co_await Rpc<FallbackAsync, fbpb::GetStatusRequest, fbpb::FallbackStatus>(
+          fb, &FallbackAsync::GetStatus, cred, sreq);
+      if (!st.ok()) co_return co_await fail(st);
+      auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::system_clock::now().time_since_epoch()).count();
+      co_return co_await ok(FallbackJson(resp, now_ms));
+    }
+    if (req.method() != http::verb::post) {
+      co_return co_await WriteError(stream, req, out, 405, "Method not allowed: use POST", true, OneHeader("allow", "POST"));
+    }
+    fbpb::ReloadConfigRequest rreq;
+    auto [st, resp] = co_await Rpc<FallbackAsync, fbpb::ReloadConfigRequest, fbpb::ReloadConfigResponse>(
+        fb, &FallbackAsync::ReloadConfig, cred, rreq);
+    if (!st.ok()) co_return co_await fail(st);
+    json answer;  // (built outside co_await: GCC 12's coroutine bug with braced string literals)
+    answer["reloaded"] = true;
+    answer["table_version"] = resp.table_version();
+    answer["tiers"] = resp.tiers();
     co_return co_await ok(std::move(answer));
   }
 

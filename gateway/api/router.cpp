@@ -6,6 +6,7 @@
 
 #include "common/crypto.h"
 #include "gateway/api/router_internal.h"
+#include "gateway/convert/error_mapping.h"
 #include "gateway/convert/json_scan.h"
 #include "gateway/convert/models_list.h"
 #include "gateway/route/exchange.h"
@@ -191,6 +192,17 @@ Awaitable<bool> Router::HandleHealth(Request& req, beast::tcp_stream& stream, Ou
           {"outage_policy", cfg.auth_outage_policy == AuthOutagePolicy::kServeKnown ? "serve_known" : "fail_closed"}}}}},
       {"upstream", {{"url", cfg.upstream_url}}},
   };
+  if (deps_.fallback != nullptr) {
+    auto fs = deps_.fallback->stats();
+    auto routes = deps_.fallback->routes();
+    j["services"]["fallbacksvc"] = {{"address", cfg.fallbacksvc_addr},
+                                    {"watch", deps_.fallback->synced() ? "synced" : "disconnected"},
+                                    {"table_version", fs.table_version},
+                                    {"fallback", routes == nullptr ? "no table yet" : routes->enabled ? "on" : "off"},
+                                    {"tiers", routes == nullptr ? 0 : routes->tiers.size()},
+                                    {"outcomes_reported", fs.reports_sent},
+                                    {"outcomes_dropped", fs.reports_dropped}};
+  }
   if (deps_.usage != nullptr) {
     auto us = deps_.usage->stats();
     j["services"]["usagesvc"] = {{"address", cfg.usagesvc_addr},
@@ -311,7 +323,13 @@ Awaitable<bool> Router::HandleModelCall(Request& req, beast::tcp_stream& stream,
   const bool keep_alive = req.keep_alive() && !deps_.stats->stopping.load();
   const bool metering = deps_.usage != nullptr;
   const int64_t now_unix = UnixSeconds(wall0);
-  std::vector<UpstreamTarget> targets{default_target_};
+  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(wall0.time_since_epoch()).count();
+
+  // --- route: the targets to try, in order, from the table fallbacksvc pushed ---
+  std::shared_ptr<const CompiledRoutes> routes = deps_.fallback != nullptr ? deps_.fallback->routes() : nullptr;
+  std::optional<RequestNeeds> needs;
+  if (routes && routes->enabled && routes->any_caps) needs = ReadRequestNeeds(api, call.body);
+  RoutePlan plan = PlanRoute(routes.get(), default_target_, call.model, needs ? &*needs : nullptr, now_ms);
 
   // One usage event per client request, for the attempt that answered it.
   auto make_event = [&](const UpstreamTarget& target, int status, bool partial, int64_t upstream_us,
@@ -349,9 +367,55 @@ Awaitable<bool> Router::HandleModelCall(Request& req, beast::tcp_stream& stream,
     });
   };
 
-  for (size_t attempt_no = 0; attempt_no < targets.size(); ++attempt_no) {
-    const UpstreamTarget& target = targets[attempt_no];
-    const bool last = attempt_no + 1 == targets.size();
+  // Every failure so far, for the answer if no target answers.
+  std::vector<std::string> failures = plan.skipped;
+  bool all_rate_limited = true;  // every attempt failed for a rate limit or spent quota
+  int64_t retry_ms = plan.earliest_back_unix_ms > now_ms ? plan.earliest_back_unix_ms - now_ms : 0;
+  auto note_failure = [&](const UpstreamTarget& target, AttemptKind kind, int status, int64_t wait_ms) {
+    std::string who = target.tier.empty() ? "upstream " + (target.model.empty() ? call.model : target.model)
+                                          : "tier " + target.tier;
+    failures.push_back(who + ": " + (status != 0 ? std::to_string(status) + " " : "") +
+                       std::string(AttemptKindName(kind)));
+    all_rate_limited = all_rate_limited && (kind == AttemptKind::kRateLimited || kind == AttemptKind::kQuotaExhausted);
+    // Without a hint the target is back after fallbacksvc's first cooldown step.
+    int64_t back = wait_ms > 0 ? wait_ms : 30000;
+    retry_ms = retry_ms == 0 ? back : std::min(retry_ms, back);
+  };
+  auto report = [&](const UpstreamTarget& target, AttemptKind kind, int status, int64_t wait_ms,
+                    std::string message) {
+    if (deps_.fallback == nullptr) return;
+    AttemptReport rep;
+    rep.tier = target.tier;
+    rep.provider = target.provider;
+    rep.model = target.model.empty() ? call.model : target.model;
+    rep.status = status;
+    rep.kind = kind;
+    rep.retry_after_ms = wait_ms;
+    rep.message = std::move(message);
+    rep.time_unix_ms = now_ms;
+    deps_.fallback->Report(std::move(rep));
+  };
+  // No target answered (or none could be tried): 429 if they are all rate-limited or out of quota,
+  // else 503, naming every target and why, with retry-after for the soonest one back.
+  auto write_exhausted = [&](const UpstreamTarget* last_target) -> Awaitable<bool> {
+    int status = all_rate_limited && !failures.empty() && !plan.targets.empty() ? 429 : 503;
+    std::string message = "No upstream could answer for model " + (call.model.empty() ? std::string("?") : call.model);
+    for (size_t i = 0; i < failures.size(); ++i) message += (i == 0 ? ": " : "; ") + failures[i];
+    int64_t retry_s = std::max<int64_t>(1, (retry_ms + 999) / 1000);
+    if (metering) {
+      deps_.usage->Submit(make_event(last_target != nullptr ? *last_target : default_target_, status, false, 0,
+                                     nullptr, {}, false));
+    }
+    out.note = message;
+    HeaderList headers = OneHeader("retry-after", std::to_string(retry_s));
+    co_return co_await WriteError(stream, req, out, status, message, keep_alive, headers);
+  };
+  if (plan.targets.empty()) co_return co_await write_exhausted(nullptr);
+
+  for (size_t attempt_no = 0; attempt_no < plan.targets.size(); ++attempt_no) {
+    const UpstreamTarget& target = *plan.targets[attempt_no];
+    const bool last = attempt_no + 1 == plan.targets.size();
+    const bool tried_before = attempt_no > 0;
     auto prepared = PrepareAttempt(call, target);
     if (!prepared.ok()) {
       // The request cannot be put into the target's API: the client's request is at fault.
@@ -360,9 +424,11 @@ Awaitable<bool> Router::HandleModelCall(Request& req, beast::tcp_stream& stream,
       co_return co_await WriteError(stream, req, out, 400, message, keep_alive);
     }
     if (!prepared->warnings.empty()) out.note = "conversion: " + prepared->warnings.front();
-    if (prepared->body_unchanged) {
-      req.body() = last ? std::move(client_body) : client_body;
+    if (prepared->body_unchanged && last) {
+      req.body() = std::move(client_body);  // no copy on the last (usually the only) attempt
       call.body = req.body();
+    } else if (prepared->body_unchanged) {
+      req.body() = client_body;
     } else {
       req.body() = std::move(prepared->body);
     }
@@ -388,17 +454,40 @@ Awaitable<bool> Router::HandleModelCall(Request& req, beast::tcp_stream& stream,
                                   m != nullptr ? std::string_view(m->served_model()) : std::string_view()));
       };
     }
+    // Which model and tier answer, and why, for the client.
+    HeaderList route_headers;
+    route_headers.emplace_back("x-luna-model", target.model.empty() ? call.model : target.model);
+    if (!target.tier.empty()) route_headers.emplace_back("x-luna-tier", target.tier);
+    if (tried_before) {
+      route_headers.emplace_back("x-luna-fallback", "after " + failures.back());
+    } else if (!plan.reason.empty()) {
+      route_headers.emplace_back("x-luna-fallback", plan.reason);
+    }
     RelayOptions options;
     options.observer = observer.get();
     options.before_complete = metering ? &before_complete : nullptr;
     options.commit = &commit;
+    options.extra_headers = &route_headers;
+    options.first_byte_timeout_s = last ? 0 : deps_.config->attempt_timeout_s;
     RelayResult r = co_await deps_.upstream->Forward(target.url, req, stream, keep_alive, options);
     out.upstream_us = r.upstream_first_byte_us;
 
     switch (r.outcome) {
       case RelayResult::Outcome::kHeld: {
+        AttemptKind kind = ClassifyAnswer(r.status, r.held_body);
+        int64_t wait_ms = RetryAfterMs(r.held_headers, now_ms);
+        if (kind != AttemptKind::kOk) {
+          report(target, kind, r.status, wait_ms, ErrorMessageFromBody(r.status, r.held_body));
+          note_failure(target, kind, r.status, wait_ms);
+          // Nothing has gone to the client yet: the next target may answer.
+          if (!last) continue;
+          if (tried_before) co_return co_await write_exhausted(&target);
+        } else {
+          report(target, kind, r.status, 0, {});
+        }
         HeldAnswer held{r.status, r.held_body, r.held_content_type, &r.held_headers};
         ClientAnswer answer = RenderHeldAnswer(call, *prepared, target, held, now_unix);
+        for (auto& h : route_headers) answer.headers.push_back(std::move(h));
         if (metering) {
           co_await spool(make_event(target, answer.status, false, r.upstream_first_byte_us,
                                     answer.usage_known ? &answer.usage : nullptr, answer.served_model));
@@ -411,9 +500,13 @@ Awaitable<bool> Router::HandleModelCall(Request& req, beast::tcp_stream& stream,
       }
       case RelayResult::Outcome::kConnectFailed:
       case RelayResult::Outcome::kTimeout: {
+        bool timeout = r.outcome == RelayResult::Outcome::kTimeout;
+        AttemptKind kind = timeout ? AttemptKind::kTimeout : AttemptKind::kConnectFailed;
+        report(target, kind, 0, 0, r.error);
+        note_failure(target, kind, 0, 0);
         // Nothing has gone to the client: the next target may still answer.
         if (!last) continue;
-        bool timeout = r.outcome == RelayResult::Outcome::kTimeout;
+        if (tried_before) co_return co_await write_exhausted(&target);
         int status = timeout ? 504 : 502;
         if (metering) deps_.usage->Submit(make_event(target, status, timeout, r.upstream_first_byte_us, nullptr, {}, false));
         out.note = r.error;
@@ -428,7 +521,11 @@ Awaitable<bool> Router::HandleModelCall(Request& req, beast::tcp_stream& stream,
         bool partial = false;
         if (r.outcome == RelayResult::Outcome::kRelayed) {
           partial = r.status / 100 == 2 && observer->meter() != nullptr && !observer->meter()->complete();
+          report(target, AttemptKind::kOk, r.status, 0, {});
         } else {
+          if (r.outcome == RelayResult::Outcome::kUpstreamCut) {
+            report(target, AttemptKind::kServerError, r.status, 0, r.error);
+          }
           partial = true;
           if (r.outcome == RelayResult::Outcome::kClientGone) status = 499;
           out.note = r.error;

@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "gateway/clients/grpc_auth_client.h"
+#include "gateway/clients/grpc_fallback_client.h"
 #include "gateway/clients/grpc_usage_client.h"
 #include "gateway/clients/key_table.h"
 #include "gateway/config/gateway_config.h"
@@ -31,6 +32,7 @@ struct RouterDeps {
   UpstreamClient* upstream = nullptr;
   ServerStats* stats = nullptr;
   UsageShipper* usage = nullptr;  // null: usage is not recorded
+  GrpcFallbackClient* fallback = nullptr;  // null: no fallback, the default upstream as asked
 };
 
 class Router {

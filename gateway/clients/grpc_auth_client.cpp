@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "gateway/clients/grpc_channel.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 
 namespace luna::gateway {
@@ -12,27 +13,10 @@ namespace {
 
 KeyEntry ToEntry(const authpb::KeyRecord& r) { return KeyEntry{r.id(), r.name(), r.enabled()}; }
 
-std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target) {
-  grpc::ChannelArguments args;
-  // Notice a dead authsvc (or a dead link) within seconds even when the watch stream is quiet.
-  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
-  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
-  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-  args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
-  // Reconnect quickly after authsvc restarts.
-  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
-  // The WatchKeys snapshot is one message with every key (~150 bytes each): gRPC's default 4 MB
-  // limit would refuse it beyond about 25,000 keys.
-  args.SetMaxReceiveMessageSize(1 << 30);
-  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
-}
-
 }  // namespace
 
 GrpcAuthClient::GrpcAuthClient(const std::string& target, KeyTable* table)
-    : channel_(MakeChannel(target)), stub_(authpb::AuthService::NewStub(channel_)), table_(table) {}
+    : channel_(MakeServiceChannel(target)), stub_(authpb::AuthService::NewStub(channel_)), table_(table) {}
 
 GrpcAuthClient::~GrpcAuthClient() { Stop(); }
 

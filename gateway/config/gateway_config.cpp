@@ -61,6 +61,9 @@ absl::StatusOr<std::shared_ptr<const GatewayConfig>> LoadGatewayConfigFromEnv() 
                         EnvInt("UPSTREAM_MAX_IDLE_PER_HOST", c->upstream_max_idle_per_host, 0, 100000));
   c->authsvc_addr = EnvString("AUTHSVC_ADDR", c->authsvc_addr);
   c->usagesvc_addr = EnvString("USAGESVC_ADDR", c->usagesvc_addr);
+  c->fallbacksvc_addr = EnvString("FALLBACKSVC_ADDR", c->fallbacksvc_addr);
+  LUNA_ASSIGN_OR_RETURN(c->attempt_timeout_s,
+                        EnvInt("UPSTREAM_ATTEMPT_TIMEOUT_SECONDS", c->attempt_timeout_s, 1, 86400));
   c->usage_spool_file = EnvString("USAGE_SPOOL_FILE", c->usage_spool_file);
   LUNA_ASSIGN_OR_RETURN(c->usage_batch_size, EnvInt("USAGE_BATCH_SIZE", c->usage_batch_size, 1, 10000));
   std::string policy = EnvString("AUTH_OUTAGE_POLICY", "serve_known");

@@ -40,6 +40,8 @@ struct GatewayConfig {
   int upstream_max_idle_per_host = 256;               // UPSTREAM_MAX_IDLE_PER_HOST
   std::string authsvc_addr = "127.0.0.1:8181";        // AUTHSVC_ADDR
   std::string usagesvc_addr = "127.0.0.1:8182";       // USAGESVC_ADDR ("off": usage is not recorded)
+  std::string fallbacksvc_addr = "127.0.0.1:8183";    // FALLBACKSVC_ADDR ("off": no fallback)
+  int attempt_timeout_s = 120;                        // UPSTREAM_ATTEMPT_TIMEOUT_SECONDS (first byte, when another target remains)
   std::string usage_spool_file = "./usage-spool.log"; // USAGE_SPOOL_FILE
   int usage_batch_size = 500;                         // USAGE_BATCH_SIZE
   AuthOutagePolicy auth_outage_policy = AuthOutagePolicy::kServeKnown;  // AUTH_OUTAGE_POLICY

@@ -91,7 +91,8 @@ Awaitable<RelayResult> Relay(Stream& up, beast::tcp_stream& up_tcp, beast::flat_
   *retryable = false;
   *upstream_reusable = false;
   auto t0 = Clock::now();
-  up_tcp.expires_after(std::chrono::seconds(cfg.upstream_timeout_s));
+  up_tcp.expires_after(std::chrono::seconds(options.first_byte_timeout_s > 0 ? options.first_byte_timeout_s
+                                                                             : cfg.upstream_timeout_s));
   auto [wec, wn] = co_await http::async_write(up, req, as_tuple(use_awaitable));
   (void)wn;
   if (wec) {

@@ -57,6 +57,9 @@ struct RelayOptions {
   // Added to the client response of a relayed answer.
   const HeaderList* extra_headers = nullptr;
   size_t held_body_limit = 16 << 20;
+  // Longest wait for the answer's head (0 = UPSTREAM_TIMEOUT_SECONDS): shorter when another target
+  // could still answer.
+  int first_byte_timeout_s = 0;
 };
 
 class UpstreamClient {

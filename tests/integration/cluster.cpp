@@ -75,6 +75,8 @@ void Cluster::StartGateway() {
       {"AUTHSVC_ADDR", "127.0.0.1:" + std::to_string(auth_port_)},
       {"SHUTDOWN_GRACE_SECONDS", "10"},
       {"USAGE_SPOOL_FILE", spool_file()},
+      // No fallbacksvc unless a test starts one and names it in gateway_env.
+      {"FALLBACKSVC_ADDR", "off"},
   };
   // usagesvc's port is fixed up front so a gateway started before it (or across its restarts)
   // finds it.
@@ -180,6 +182,36 @@ std::string OpenClawLikeBody(const std::string& model, size_t bytes, bool stream
     s = body.dump();
   }
   return s;
+}
+
+std::unique_ptr<Process> StartFallbackService(const Cluster& cluster, const std::string& config_json, int* port,
+                                              const std::map<std::string, std::string>& extra_env) {
+#ifdef LUNA_FALLBACKSVC_BIN
+  const TempDir& dir = cluster.dir();
+  if (!config_json.empty()) WriteAll(dir.File("fallback.json"), config_json);
+  if (*port == 0) *port = UnusedPort();
+  std::string pf = dir.File("fallbacksvc.port");
+  std::remove(pf.c_str());
+  std::map<std::string, std::string> env{
+      {"FALLBACK_CONFIG", dir.File("fallback.json")},
+      {"FALLBACK_STATE_FILE", dir.File("fallback-state.json")},
+      {"FALLBACKSVC_LISTEN", "127.0.0.1:" + std::to_string(*port)},
+      {"UPSTREAM_URL", "http://127.0.0.1:" + std::to_string(cluster.upstream_port())},
+      {"AUTHSVC_ADDR", "127.0.0.1:" + std::to_string(cluster.auth_port())},
+      {"FALLBACK_HEALTH_TIMEOUT_MS", "2000"},
+  };
+  for (const auto& [k, v] : extra_env) env[k] = v;
+  auto process = std::make_unique<Process>(LUNA_FALLBACKSVC_BIN, std::vector<std::string>{"--port-file", pf}, env,
+                                           dir.File("fallbacksvc.log"));
+  if (WaitForPortFile(pf) == 0) throw std::runtime_error("fallbacksvc did not start: " + process->Log());
+  return process;
+#else
+  (void)cluster;
+  (void)config_json;
+  (void)port;
+  (void)extra_env;
+  throw std::runtime_error("fallbacksvc is not built");
+#endif
 }
 
 }  // namespace luna::testing

@@ -71,4 +71,12 @@ int UnusedPort();
 // 12 tools (the last with cache_control), a conversation with tool_use / tool_result.
 std::string OpenClawLikeBody(const std::string& model, size_t bytes, bool stream);
 
+// fallbacksvc (the real binary) beside a cluster: FALLBACK_CONFIG = dir/fallback.json (written from
+// `config_json` unless it is empty, so a restart can keep the file), FALLBACK_STATE_FILE =
+// dir/fallback-state.json, UPSTREAM_URL = the cluster's fake upstream, AUTHSVC_ADDR = its authsvc. Listens
+// on 127.0.0.1:`*port`; 0 picks a free port first and stores it in `*port`, so a gateway can be given
+// the address before, and a restart can reuse it. Throws if it does not start; the caller stops it.
+std::unique_ptr<Process> StartFallbackService(const Cluster& cluster, const std::string& config_json, int* port,
+                                              const std::map<std::string, std::string>& extra_env = {});
+
 }  // namespace luna::testing
