@@ -4,10 +4,12 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 
 #include "gateway/api/router_internal.h"
 #include "gateway/clients/grpc_call.h"
+#include "gateway/convert/models_list.h"
 #include "gateway/http/await_callback.h"
 
 namespace luna::gateway {
@@ -165,11 +167,16 @@ void Add(usagepb::UsageTotals* into, const usagepb::UsageTotals& t) {
 // and the config in force.
 json FallbackJson(const fbpb::FallbackStatus& s, int64_t now_ms) {
   const auto& t = s.table();
+  std::map<std::string, std::string> formats;
+  for (const auto& p : t.providers()) formats[p.name()] = p.format();
   json tiers = json::array();
   for (const auto& tier : t.tiers()) {
+    // The old proxy's shape: remaining as "NN%", "unknown" or "unlimited"; type "antigravity" for the
+    // default upstream, else the provider's API.
     json remaining = !tier.quota_polled()              ? json("unlimited")
                      : tier.remaining_fraction() < 0 ? json("unknown")
-                                                     : json(tier.remaining_fraction());
+                                                     : json(std::to_string(std::lround(tier.remaining_fraction() * 100)) + "%");
+    std::string type = tier.provider() == "upstream" ? "antigravity" : formats[tier.provider()];
     json cooldown = nullptr;
     if (tier.cooldown_until_unix_ms() > now_ms) {
       cooldown = {{"until_unix_ms", tier.cooldown_until_unix_ms()},
@@ -178,9 +185,13 @@ json FallbackJson(const fbpb::FallbackStatus& s, int64_t now_ms) {
     }
     tiers.push_back({{"name", tier.name()},
                      {"model", tier.model()},
+                     {"type", type},
                      {"provider", tier.provider()},
                      {"available", tier.available()},
                      {"remaining", remaining},
+                     {"remaining_fraction", tier.quota_polled() && tier.remaining_fraction() >= 0
+                                                ? json(tier.remaining_fraction())
+                                                : json(nullptr)},
                      {"quota_low", tier.quota_low()},
                      {"cooldown", cooldown},
                      {"consecutive_failures", tier.consecutive_failures()},
@@ -196,7 +207,9 @@ json FallbackJson(const fbpb::FallbackStatus& s, int64_t now_ms) {
   json plans = json::object();
   for (const auto& [model, plan] : t.plans()) plans[model] = plan_json(plan);
   json providers = json::array();
+  int64_t last_poll = 0;
   for (const auto& p : s.providers()) {
+    last_poll = std::max(last_poll, p.last_poll_unix_ms());
     providers.push_back({{"name", p.name()},
                          {"quota_url", p.quota_url()},
                          {"last_poll_unix_ms", p.last_poll_unix_ms()},
@@ -207,6 +220,7 @@ json FallbackJson(const fbpb::FallbackStatus& s, int64_t now_ms) {
               {"health_poll_interval_seconds", s.health_poll_interval_seconds()},
               {"table_version", t.version()},
               {"tiers", tiers},
+              {"last_health_poll", last_poll > 0 ? json(Rfc3339Utc(last_poll / 1000)) : json(nullptr)},
               {"plans", plans},
               {"default_plan", plan_json(t.default_plan())},
               {"providers", providers},

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "common/crypto.h"
@@ -265,13 +267,25 @@ Awaitable<bool> Router::HandleClientApi(Request& req, beast::tcp_stream& stream,
   if (path == "/v1/chat/completions") {
     co_return co_await HandleModelCall(req, stream, out, WireFormat::kOpenAI, t0, wall0);
   }
-  if (path == "/v1/models" && !cfg.models.empty() &&
+  // The configured models (MODELS, then the fallback chain's), in the shape of the API the client
+  // speaks (an Anthropic SDK sends anthropic-version).
+  std::vector<std::string> models;
+  if (path == "/v1/models") {
+    models = cfg.models;
+    auto routes = deps_.fallback != nullptr ? deps_.fallback->routes() : nullptr;
+    if (routes && routes->enabled) {
+      for (const auto& tier : routes->tiers) {
+        if (std::find(models.begin(), models.end(), tier.target.model) == models.end()) {
+          models.push_back(tier.target.model);
+        }
+      }
+    }
+  }
+  if (path == "/v1/models" && !models.empty() &&
       (req.method() == http::verb::get || req.method() == http::verb::head)) {
-    // The configured models, in the shape of the API the client speaks (an Anthropic SDK sends
-    // anthropic-version).
     bool anthropic = req.find("anthropic-version") != req.end();
-    std::string list = anthropic ? AnthropicModelList(cfg.models, Rfc3339Utc(UnixSeconds(started_wall_)))
-                                 : OpenAIModelList(cfg.models, UnixSeconds(started_wall_));
+    std::string list = anthropic ? AnthropicModelList(models, Rfc3339Utc(UnixSeconds(started_wall_)))
+                                 : OpenAIModelList(models, UnixSeconds(started_wall_));
     out.status = 200;
     co_return co_await WriteResponse(stream, req.version(), 200, std::move(list), req.keep_alive());
   }
@@ -481,7 +495,7 @@ Awaitable<bool> Router::HandleModelCall(Request& req, beast::tcp_stream& stream,
           note_failure(target, kind, r.status, wait_ms);
           // Nothing has gone to the client yet: the next target may answer.
           if (!last) continue;
-          if (tried_before) co_return co_await write_exhausted(&target);
+          if (tried_before || !plan.skipped.empty()) co_return co_await write_exhausted(&target);
         } else {
           report(target, kind, r.status, 0, {});
         }
@@ -506,7 +520,7 @@ Awaitable<bool> Router::HandleModelCall(Request& req, beast::tcp_stream& stream,
         note_failure(target, kind, 0, 0);
         // Nothing has gone to the client: the next target may still answer.
         if (!last) continue;
-        if (tried_before) co_return co_await write_exhausted(&target);
+        if (tried_before || !plan.skipped.empty()) co_return co_await write_exhausted(&target);
         int status = timeout ? 504 : 502;
         if (metering) deps_.usage->Submit(make_event(target, status, timeout, r.upstream_first_byte_us, nullptr, {}, false));
         out.note = r.error;

@@ -9,12 +9,13 @@ namespace {
 // Output objects keep insertion order so the bodies read like the real APIs'.
 using OJson = nlohmann::ordered_json;
 
-constexpr std::array<std::pair<Mode, std::string_view>, 6> kModeNames = {{
+constexpr std::array<std::pair<Mode, std::string_view>, 7> kModeNames = {{
     {Mode::kOk, "ok"},
     {Mode::k429, "429"},
     {Mode::k503, "503"},
     {Mode::k529, "529"},
     {Mode::kCredit, "credit"},
+    {Mode::k402, "402"},
     {Mode::kCut, "cut"},
 }};
 
@@ -448,6 +449,12 @@ ErrorAnswer ErrorForMode(Mode mode, Api api, uint64_t n) {
               anthropic
                   ? AnthropicError("invalid_request_error", kAnthropicCreditMessage, n)
                   : OpenAiError(kOpenAiQuotaMessage, "insufficient_quota", "insufficient_quota"),
+              false};
+    case Mode::k402:
+      return {402,
+              anthropic ? AnthropicError("billing_error", "Payment required: the account is out of funds.", n)
+                        : OpenAiError("Payment required: the account is out of funds.", "billing_error",
+                                      "payment_required"),
               false};
     case Mode::kOk:
     case Mode::kCut:

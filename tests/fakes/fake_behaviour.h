@@ -11,7 +11,7 @@
 
 namespace luna::fake {
 
-enum class Mode { kOk, k429, k503, k529, kCredit, kCut };
+enum class Mode { kOk, k429, k503, k529, kCredit, k402, kCut };
 
 // The usage the fake reports for one answer (Anthropic field meanings: input excludes cache
 // tokens).
@@ -85,7 +85,7 @@ struct ErrorAnswer {
   bool retry_after = false;  // whether the `retry-after` header goes with it
 };
 
-// The error answer for an error mode (k429, k503, k529, kCredit) in the format of `api`.
+// The error answer for an error mode (k429, k503, k529, kCredit, k402) in the format of `api`.
 ErrorAnswer ErrorForMode(Mode mode, Api api, uint64_t n);
 // A 4xx/5xx answer with a free message, e.g. for a body that is not JSON.
 std::string ErrorBody(Api api, int status, std::string_view message, uint64_t n);

@@ -19,7 +19,7 @@ class FallbackTest : public ::testing::Test {
   FallbackTest()
       : c_(Cluster::Options{.gateway_env = {{"FALLBACKSVC_ADDR", "127.0.0.1:" + std::to_string(fb_port_)}}}) {}
 
-  std::string Config() const {
+  virtual std::string Config() const {
     json cfg = {{"enabled", true},
                 {"health_poll_interval_seconds", 1},
                 {"min_remaining_fraction", 0.1},
@@ -38,12 +38,13 @@ class FallbackTest : public ::testing::Test {
   void SetUp() override {
     c_.StartUpstream();
     c_.StartAuth();
-    fallback_ = StartFallbackService(c_, Config(), &fb_port_);
+    fallback_ = StartFallbackService(c_, Config(), &fb_port_, FallbackEnv());
     c_.StartGateway();
     key_ = c_.CreateKey("agent");
     ASSERT_TRUE(Eventually([&] { return Health()["services"]["fallbacksvc"]["watch"] == "synced"; }))
         << Health().dump();
   }
+  virtual std::map<std::string, std::string> FallbackEnv() const { return {}; }
   void TearDown() override {
     if (fallback_) fallback_->Stop(SIGTERM, std::chrono::seconds(10));
   }
@@ -217,21 +218,141 @@ TEST_F(FallbackTest, ModelOutsideTheChain) {
   EXPECT_EQ(r.Header("x-luna-tier"), "opus");
 }
 
-// fallbacksvc down: the gateway keeps routing from the last table, and still fails over within a
-// request; /health says so.
-TEST_F(FallbackTest, FallbacksvcOutageKeepsTheLastTable) {
-  fallback_->Stop(SIGKILL, std::chrono::seconds(5));
-  ASSERT_TRUE(Eventually([&] { return Health()["services"]["fallbacksvc"]["watch"] == "disconnected"; }));
-  EXPECT_EQ(c_.Gateway("GET", "/health").status, 200);
-  c_.SetModel("claude-opus", R"({"mode":"529"})");
-  auto r = Ask("claude-opus");
+// fallbacksvc killed while requests flow: every request is still answered (from the last table,
+// failing over within the request); /health says so; restarted, it remembers its cooldowns.
+TEST_F(FallbackTest, FallbacksvcKilledDuringLoad) {
+  c_.SetModel("claude-opus", R"({"mode":"529","retry_after":60})");
+  for (int i = 0; i < 40; ++i) {
+    if (i == 10) {
+      ASSERT_TRUE(Eventually([&] { return !Tier("opus")["cooldown"].is_null(); }));
+      fallback_->Stop(SIGKILL, std::chrono::seconds(5));
+    }
+    if (i == 25) {
+      ASSERT_TRUE(Eventually([&] { return Health()["services"]["fallbacksvc"]["watch"] == "disconnected"; }));
+      EXPECT_EQ(c_.Gateway("GET", "/health").status, 200) << "fallbacksvc is not needed to serve";
+      EXPECT_EQ(c_.Gateway("GET", "/admin/fallback", {{"x-api-key", c_.admin_key()}}).status, 503);
+      fallback_ = StartFallbackService(c_, "", &fb_port_);
+    }
+    auto r = Ask("claude-opus", i % 2 == 1);
+    ASSERT_EQ(r.status, 200) << i << ": " << r.body;
+    EXPECT_EQ(r.Header("x-luna-tier"), "sonnet") << i;
+  }
+  ASSERT_TRUE(Eventually([&] { return Health()["services"]["fallbacksvc"]["watch"] == "synced"; }));
+  // The cooldown came back from the state file.
+  auto opus = Tier("opus");
+  ASSERT_FALSE(opus["cooldown"].is_null()) << Status().dump();
+  EXPECT_NE(opus["cooldown"]["reason"].get<std::string>().find("529"), std::string::npos);
+}
+
+// Each kind of failure moves the request on, streaming or not, and cools the tier down with a reason
+// that names it; retry-after sets the cooldown's length.
+class FailureKindsTest : public FallbackTest {
+ protected:
+  static constexpr const char* kModes[] = {"429", "503", "529", "402", "credit"};
+  std::string Config() const override {
+    // backup first: every failing tier's plan goes on to it next.
+    json tiers = json::array({{{"name", "backup"}, {"model", "claude-backup"}}});
+    for (const char* mode : kModes) {
+      for (const char* suffix : {"", "-s"}) {
+        std::string name = std::string("m-") + mode + suffix;
+        tiers.push_back({{"name", name}, {"model", name}});
+      }
+    }
+    return json{{"enabled", true}, {"health_poll_interval_seconds", 60}, {"tiers", tiers}}.dump();
+  }
+};
+
+TEST_F(FailureKindsTest, EveryKindFailsOverAndCoolsDown) {
+  const std::map<std::string, std::string> kinds = {{"429", "rate_limited"},  {"503", "overloaded"},
+                                                    {"529", "overloaded"},    {"402", "quota_exhausted"},
+                                                    {"credit", "quota_exhausted"}};
+  for (const char* mode : kModes) {
+    for (bool stream : {false, true}) {
+      std::string model = std::string("m-") + mode + (stream ? "-s" : "");
+      c_.SetModel(model, json{{"mode", mode}, {"retry_after", 45}}.dump());
+      auto r = Ask(model, stream);
+      ASSERT_EQ(r.status, 200) << model << ": " << r.body;
+      EXPECT_EQ(r.Header("x-luna-tier"), "backup") << model;
+      EXPECT_NE(r.Header("x-luna-fallback").find(kinds.at(mode)), std::string::npos)
+          << model << ": " << r.Header("x-luna-fallback");
+      if (stream) {
+        EXPECT_NE(r.body.find("event: message_stop"), std::string::npos) << r.body;
+      }
+    }
+  }
+  ASSERT_TRUE(Eventually([&] {
+    json s = Status();
+    for (const auto& t : s["tiers"]) {
+      if (t["name"] != "backup" && t["cooldown"].is_null()) return false;
+    }
+    return true;
+  })) << Status().dump();
+  json s = Status();
+  for (const auto& t : s["tiers"]) {
+    if (t["name"] == "backup") continue;
+    std::string name = t["name"];
+    std::string mode = name.substr(2, name.find("-s") == std::string::npos ? std::string::npos : name.size() - 4);
+    EXPECT_NE(t["cooldown"]["reason"].get<std::string>().find(kinds.at(mode)), std::string::npos) << t.dump();
+    // 429 / 503 / 529 carry retry-after: 45 s outlasts the first 30 s step.
+    if (mode == "429" || mode == "503" || mode == "529") {
+      EXPECT_GE(t["cooldown"]["seconds_left"], 40) << t.dump();
+    }
+  }
+}
+
+// Capabilities (extended format): a fallback whose model cannot take the request is skipped; a
+// provider's credential comes from fallbacksvc's environment.
+class CapabilitiesTest : public FallbackTest {
+ protected:
+  std::string Config() const override {
+    json cfg = {
+        {"enabled", true},
+        {"health_poll_interval_seconds", 60},
+        {"providers",
+         {{{"name", "ext"},
+           {"base_url", "http://127.0.0.1:" + std::to_string(c_.upstream_port())},
+           {"format", "openai"},
+           {"api_key_env", "LUNA_TEST_EXT_KEY"}}}},
+        {"tiers",
+         {{{"name", "opus"}, {"model", "claude-opus"}},
+          {{"name", "sonnet"}, {"model", "claude-sonnet"}, {"capabilities", {{"images", false}}}},
+          {{"name", "gpt"}, {"model", "gpt-fallback"}, {"provider", "ext"}, {"capabilities", {{"thinking", false}}}}}}};
+    return cfg.dump();
+  }
+  std::map<std::string, std::string> FallbackEnv() const override { return {{"LUNA_TEST_EXT_KEY", "sk-from-env"}}; }
+};
+
+TEST_F(CapabilitiesTest, FallbacksThatCannotTakeTheRequestAreSkipped) {
+  c_.SetModel("claude-opus", R"({"mode":"503"})");
+  auto image = json{{"model", "claude-opus"},
+                    {"max_tokens", 50},
+                    {"messages",
+                     {{{"role", "user"},
+                       {"content",
+                        {{{"type", "image"},
+                          {"source", {{"type", "base64"}, {"media_type", "image/png"}, {"data", "iVBORw0KGgo="}}}},
+                         {{"type", "text"}, {"text", "what is this?"}}}}}}}};
+  auto r = c_.Gateway("POST", "/v1/messages", {{"x-api-key", key_}}, image.dump());
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.Header("x-luna-tier"), "gpt") << "sonnet cannot take images";
+  auto last = json::parse(c_.UpstreamRequests())["requests"].back();
+  EXPECT_EQ(last["headers"]["authorization"], "Bearer sk-from-env");
+  EXPECT_NE(last["body"].get<std::string>().find("image_url"), std::string::npos) << "the image, converted";
+
+  // Text only: sonnet is next in line again (opus is cooling down by now or fails again).
+  r = Ask("claude-opus");
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(r.Header("x-luna-tier"), "sonnet");
-  EXPECT_EQ(c_.Gateway("GET", "/admin/fallback", {{"x-api-key", c_.admin_key()}}).status, 503);
 
-  // Back with its state file: the watch resumes.
-  fallback_ = StartFallbackService(c_, "", &fb_port_);
-  ASSERT_TRUE(Eventually([&] { return Health()["services"]["fallbacksvc"]["watch"] == "synced"; }));
+  // Images and thinking: neither fallback can; the requested tier's own failure is the answer.
+  image["thinking"] = {{"type", "enabled"}, {"budget_tokens", 1024}};
+  c_.SetModel("claude-sonnet", R"({"mode":"503"})");
+  ASSERT_TRUE(Eventually([&] { return !Tier("opus")["cooldown"].is_null(); }));
+  image["model"] = "claude-sonnet";
+  r = c_.Gateway("POST", "/v1/messages", {{"x-api-key", key_}}, image.dump());
+  EXPECT_EQ(r.status, 503) << r.body;
+  std::string msg = json::parse(r.body)["error"]["message"];
+  EXPECT_NE(msg.find("gpt: cannot think"), std::string::npos) << msg;
 }
 
 // The admin view: admin only; a reload with a broken file is refused and the chain stays.
@@ -242,6 +363,9 @@ TEST_F(FallbackTest, AdminStatusAndReload) {
   EXPECT_EQ(s["enabled"], true);
   ASSERT_EQ(s["tiers"].size(), 3u);
   EXPECT_EQ(s["tiers"][2]["remaining"], "unlimited");
+  EXPECT_EQ(s["tiers"][0]["type"], "antigravity");
+  EXPECT_EQ(s["tiers"][2]["type"], "openai");
+  EXPECT_TRUE(s.contains("last_health_poll"));
   EXPECT_EQ(s["tiers"][2]["provider"], "127.0.0.1");
   EXPECT_EQ(s["plans"]["claude-opus"]["tiers"], json({"opus", "sonnet", "gpt"}));
   EXPECT_EQ(s.dump().find("sk-external"), std::string::npos) << "credentials are never shown";
