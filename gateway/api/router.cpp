@@ -397,7 +397,8 @@ Awaitable<bool> Router::HandleModelCall(Request& req, beast::tcp_stream& stream,
   };
   auto report = [&](const UpstreamTarget& target, AttemptKind kind, int status, int64_t wait_ms,
                     std::string message) {
-    if (deps_.fallback == nullptr) return;
+    // Without a fallback chain in force fallbacksvc has nothing to do with outcomes.
+    if (deps_.fallback == nullptr || !routes || !routes->enabled) return;
     AttemptReport rep;
     rep.tier = target.tier;
     rep.provider = target.provider;

@@ -1,5 +1,10 @@
 #include "gateway/config/gateway_config.h"
 
+#include <unistd.h>
+
+#include <cstdio>
+#include <string_view>
+
 #include "common/env_config.h"
 #include "gateway/upstream/url.h"
 
@@ -65,6 +70,12 @@ absl::StatusOr<std::shared_ptr<const GatewayConfig>> LoadGatewayConfigFromEnv() 
   LUNA_ASSIGN_OR_RETURN(c->attempt_timeout_s,
                         EnvInt("UPSTREAM_ATTEMPT_TIMEOUT_SECONDS", c->attempt_timeout_s, 1, 86400));
   c->usage_spool_file = EnvString("USAGE_SPOOL_FILE", c->usage_spool_file);
+  // "{hostname}" lets replicas sharing one spool volume (compose --scale) keep a file each.
+  if (auto at = c->usage_spool_file.find("{hostname}"); at != std::string::npos) {
+    char host[256] = {};
+    if (gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0') std::snprintf(host, sizeof(host), "gateway");
+    c->usage_spool_file.replace(at, std::string_view("{hostname}").size(), host);
+  }
   LUNA_ASSIGN_OR_RETURN(c->usage_batch_size, EnvInt("USAGE_BATCH_SIZE", c->usage_batch_size, 1, 10000));
   std::string policy = EnvString("AUTH_OUTAGE_POLICY", "serve_known");
   if (policy == "serve_known") {
