@@ -9,6 +9,9 @@ PACKAGES=(
   nlohmann-json3-dev libspdlog-dev libgtest-dev libgmock-dev libbenchmark-dev
   libssl-dev libboost1.81-dev
 )
+# tests/deploy: Debian's docker-compose (1.29, Python; 16 small packages without recommends, no
+# Docker engine) resolves docker-compose.yml; python3-yaml reads it.
+PACKAGES+=(python3-yaml docker-compose)
 # tests/sdk runs the official npm SDKs: Node.js and npm, from Debian unless some node and npm are
 # already there (a Node.js package that bundles npm conflicts with Debian's npm).
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then

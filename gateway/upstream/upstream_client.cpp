@@ -51,24 +51,34 @@ bool IsHopByHop(http::field f, std::string_view name) {
   }
 }
 
+// Reads the next piece of an answer's body into `buf`; returns how many bytes arrived, or the error.
+template <class Stream>
+Awaitable<std::pair<beast::error_code, size_t>> ReadBodyPiece(Stream& up, beast::tcp_stream& up_tcp,
+                                                               beast::flat_buffer& up_buf,
+                                                               http::response_parser<http::buffer_body>& p,
+                                                               char* buf, const size_t& buf_size,
+                                                               const GatewayConfig& cfg) {
+  p.get().body().data = buf;
+  p.get().body().size = buf_size;
+  up_tcp.expires_after(std::chrono::seconds(cfg.upstream_timeout_s));
+  auto [ec, n] = co_await http::async_read_some(up, up_buf, p, as_tuple(use_awaitable));
+  (void)n;
+  if (ec == http::error::need_buffer) ec = {};
+  co_return std::pair<beast::error_code, size_t>{ec, ec ? 0 : buf_size - p.get().body().size};
+}
+
 // Reads the rest of an answer the caller holds back from the client.
 template <class Stream>
 Awaitable<bool> ReadHeldBody(Stream& up, beast::tcp_stream& up_tcp, beast::flat_buffer& up_buf,
-                             http::response_parser<http::buffer_body>& p, char* buf, size_t buf_size,
-                             const GatewayConfig& cfg, size_t limit, RelayResult& r) {
+                             http::response_parser<http::buffer_body>& p, char* buf, const size_t& buf_size,
+                             const GatewayConfig& cfg, const size_t& limit, RelayResult& r) {
   while (!p.is_done()) {
-    p.get().body().data = buf;
-    p.get().body().size = buf_size;
-    up_tcp.expires_after(std::chrono::seconds(cfg.upstream_timeout_s));
-    auto [rec, rn] = co_await http::async_read_some(up, up_buf, p, as_tuple(use_awaitable));
-    (void)rn;
-    if (rec == http::error::need_buffer) rec = {};
+    auto [rec, got] = co_await ReadBodyPiece(up, up_tcp, up_buf, p, buf, buf_size, cfg);
     if (rec) {
       r.outcome = rec == beast::error::timeout ? RelayResult::Outcome::kTimeout : RelayResult::Outcome::kConnectFailed;
       r.error = "reading upstream answer: " + rec.message();
       co_return false;
     }
-    size_t got = buf_size - p.get().body().size;
     if (r.held_body.size() + got > limit) {
       r.outcome = RelayResult::Outcome::kConnectFailed;
       r.error = "upstream answer larger than " + std::to_string(limit) + " bytes";
@@ -182,12 +192,7 @@ Awaitable<RelayResult> Relay(Stream& up, beast::tcp_stream& up_tcp, beast::flat_
 
   bool ended = false;
   while (!p.is_done()) {
-    p.get().body().data = buf;
-    p.get().body().size = buf_size;
-    up_tcp.expires_after(std::chrono::seconds(cfg.upstream_timeout_s));
-    auto [rec, rn] = co_await http::async_read_some(up, up_buf, p, as_tuple(use_awaitable));
-    (void)rn;
-    if (rec == http::error::need_buffer) rec = {};
+    auto [rec, got] = co_await ReadBodyPiece(up, up_tcp, up_buf, p, buf, buf_size, cfg);
     if (rec) {
       r.outcome = RelayResult::Outcome::kUpstreamCut;
       r.error = "upstream broke off the answer: " + rec.message();
@@ -203,7 +208,6 @@ Awaitable<RelayResult> Relay(Stream& up, beast::tcp_stream& up_tcp, beast::flat_
       }
       co_return r;  // the client connection is closed by the caller
     }
-    size_t got = buf_size - p.get().body().size;
     bool last = p.is_done();
     r.body_bytes += static_cast<int64_t>(got);
     std::string_view out(buf, got);
