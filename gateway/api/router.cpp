@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <charconv>
 
 #include <nlohmann/json.hpp>
 
@@ -41,6 +42,7 @@ Awaitable<bool> WriteError(beast::tcp_stream& stream, const Request& req, Router
                            HeaderList extra_headers) {
   out.status = status;
   if (out.note.empty()) out.note = std::string(message);
+  if (!out.request_id.empty()) extra_headers.emplace_back("x-request-id", out.request_id);
   bool ok = co_await WriteResponse(stream, req.version(), status, ErrorBody(out.flavor, status, message),
                                    keep_alive && req.keep_alive(), "application/json", extra_headers);
   co_return ok && keep_alive && req.keep_alive();
@@ -122,6 +124,16 @@ void PrepareModelCallHeaders(Request& req, const UpstreamTarget& target) {
   }
 }
 
+// A client's x-request-id is kept if it is short, printable ASCII without spaces; otherwise the
+// gateway makes one.
+bool UsableRequestId(std::string_view id) {
+  if (id.empty() || id.size() > 128) return false;
+  for (char c : id) {
+    if (c <= ' ' || c > '~') return false;
+  }
+  return true;
+}
+
 int64_t UnixSeconds(std::chrono::system_clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
 }
@@ -129,7 +141,10 @@ int64_t UnixSeconds(std::chrono::system_clock::time_point t) {
 }  // namespace
 
 Router::Router(RouterDeps deps)
-    : deps_(std::move(deps)), started_(Clock::now()), started_wall_(std::chrono::system_clock::now()) {
+    : deps_(std::move(deps)),
+      started_(Clock::now()),
+      started_wall_(std::chrono::system_clock::now()),
+      request_id_prefix_("req_" + RandomHex(4) + "-") {
   const auto& cfg = *deps_.config;
   default_target_.url = deps_.upstream_url;
   default_target_.format = cfg.upstream_format;
@@ -144,6 +159,15 @@ Awaitable<bool> Router::Handle(Request& req, beast::tcp_stream& stream) {
   std::string method(req.method_string());
   std::string path(PathOf(req));
   out.flavor = FlavorForPath(path);
+  if (auto it = req.find("x-request-id");
+      it != req.end() && UsableRequestId(std::string_view(it->value().data(), it->value().size()))) {
+    out.request_id = std::string(it->value());
+  } else {
+    char hex[17];
+    auto [end, ec] = std::to_chars(hex, hex + sizeof(hex), next_request_id_.fetch_add(1, std::memory_order_relaxed) + 1, 16);
+    (void)ec;
+    out.request_id = request_id_prefix_ + std::string(hex, end);
+  }
   bool keep = true;
   if (path.rfind("/v1/", 0) == 0) {
     keep = co_await HandleClientApi(req, stream, out);
@@ -156,7 +180,8 @@ Awaitable<bool> Router::Handle(Request& req, beast::tcp_stream& stream) {
   }
   if (deps_.config->access_log) {
     auto total_us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count();
-    spdlog::info("{} {} {} key={} model={} upstream_ms={:.3f} total_ms={:.3f}{}{}", method, path, out.status,
+    spdlog::info("{} {} {} rid={} key={} model={} upstream_ms={:.3f} total_ms={:.3f}{}{}", method, path, out.status,
+                 out.request_id,
                  out.key_id.empty() ? "-" : out.key_id, out.model.empty() ? "-" : out.model,
                  out.upstream_us < 0 ? 0.0 : out.upstream_us / 1000.0, total_us / 1000.0,
                  out.note.empty() ? "" : " note=", out.note);
@@ -294,7 +319,11 @@ Awaitable<bool> Router::HandleClientApi(Request& req, beast::tcp_stream& stream,
   bool keep_alive = req.keep_alive() && !deps_.stats->stopping.load();
   std::string path_and_query(req.target().data(), req.target().size());
   PrepareUpstreamRequest(req, default_target_, path_and_query);
-  RelayResult r = co_await deps_.upstream->Forward(default_target_.url, req, stream, keep_alive);
+  req.set("x-request-id", out.request_id);
+  HeaderList id_header = OneHeader("x-request-id", out.request_id);
+  RelayOptions passthrough;
+  passthrough.extra_headers = &id_header;
+  RelayResult r = co_await deps_.upstream->Forward(default_target_.url, req, stream, keep_alive, passthrough);
   out.upstream_us = r.upstream_first_byte_us;
   switch (r.outcome) {
     case RelayResult::Outcome::kRelayed:
@@ -372,6 +401,7 @@ Awaitable<bool> Router::HandleModelCall(Request& req, beast::tcp_stream& stream,
     ev.set_api(std::string(WireFormatName(call.api)));
     ev.set_stream(call.stream);
     ev.set_gateway_id(deps_.usage->id_prefix());
+    ev.set_request_id(out.request_id);
     return ev;
   };
   // Puts an event into the spool and waits until it is there.
@@ -449,6 +479,7 @@ Awaitable<bool> Router::HandleModelCall(Request& req, beast::tcp_stream& stream,
     }
     PrepareUpstreamRequest(req, target, std::string(ApiPath(target.format)) + query);
     PrepareModelCallHeaders(req, target);
+    req.set("x-request-id", out.request_id);
 
     std::string message_id;
     if (prepared->converting && call.stream && call.api == WireFormat::kAnthropic) message_id = "msg_" + RandomHex(12);
@@ -471,6 +502,7 @@ Awaitable<bool> Router::HandleModelCall(Request& req, beast::tcp_stream& stream,
     }
     // Which model and tier answer, and why, for the client.
     HeaderList route_headers;
+    route_headers.emplace_back("x-request-id", out.request_id);
     route_headers.emplace_back("x-luna-model", target.model.empty() ? call.model : target.model);
     if (!target.tier.empty()) route_headers.emplace_back("x-luna-tier", target.tier);
     if (tried_before) {

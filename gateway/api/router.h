@@ -60,6 +60,8 @@ class Router {
   std::chrono::steady_clock::time_point started_;
   std::chrono::system_clock::time_point started_wall_;
   UpstreamTarget default_target_;
+  std::string request_id_prefix_;            // random per process: ids stay unique across restarts
+  std::atomic<uint64_t> next_request_id_{0};
 };
 
 }  // namespace luna::gateway

@@ -16,6 +16,7 @@ struct Router::Outcome {
   std::string model;
   int64_t upstream_us = -1;
   std::string note;
+  std::string request_id;  // x-request-id: the client's, or made here
 };
 
 // The credential a request carries: x-api-key, else Authorization: Bearer. Empty if none.

@@ -3,6 +3,7 @@
 #include <openssl/sha.h>
 
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <thread>
 
 #include "tests/integration/cluster.h"
@@ -320,6 +321,60 @@ TEST_F(GatewayProxyTest, GracefulStopFinishesInFlightStreams) {
   EXPECT_EQ(WEXITSTATUS(st), 0);
   // And it no longer accepts connections.
   EXPECT_EQ(Fetch(c_.gateway_port(), "GET", "/health").status, 0);
+}
+
+}  // namespace
+}  // namespace luna::testing
+
+namespace luna::testing {
+namespace {
+
+// Request ids: the client's x-request-id (or one the gateway makes) is in the answer, the upstream
+// request and the request's log line; LOG_FORMAT=json makes every log line a JSON object.
+class GatewayRequestIdTest : public GatewayProxyTest {
+ protected:
+  GatewayRequestIdTest() : GatewayProxyTest(Cluster::Options{.gateway_env = {{"LOG_FORMAT", "json"}}}) {}
+};
+
+TEST_F(GatewayRequestIdTest, IdTravelsWithTheRequestAndLogsAreJson) {
+  auto r = c_.Gateway("POST", "/v1/messages", {{"x-api-key", key_}, {"x-request-id", "trace-abc-123"}}, kSmall);
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.Header("x-request-id"), "trace-abc-123");
+  EXPECT_EQ(LastUpstreamRequest()["headers"]["x-request-id"], "trace-abc-123");
+
+  // No id, or one that is not printable ASCII: the gateway makes one, unique per request.
+  auto a = c_.Gateway("POST", "/v1/messages", {{"x-api-key", key_}}, kSmall);
+  auto b = c_.Gateway("POST", "/v1/chat/completions", {{"x-api-key", key_}, {"x-request-id", "has space"}},
+                      R"({"model":"gpt","messages":[{"role":"user","content":"hi"}]})");
+  ASSERT_EQ(a.status, 200);
+  ASSERT_EQ(b.status, 200);
+  EXPECT_EQ(a.Header("x-request-id").rfind("req_", 0), 0u) << a.Header("x-request-id");
+  EXPECT_EQ(b.Header("x-request-id").rfind("req_", 0), 0u) << b.Header("x-request-id");
+  EXPECT_NE(a.Header("x-request-id"), b.Header("x-request-id"));
+  EXPECT_EQ(LastUpstreamRequest()["headers"]["x-request-id"], b.Header("x-request-id"));
+  // Errors carry it too.
+  auto e = c_.Gateway("POST", "/v1/messages", {{"x-api-key", "sk-wrong"}, {"x-request-id", "trace-err"}}, kSmall);
+  EXPECT_EQ(e.status, 401);
+  EXPECT_EQ(e.Header("x-request-id"), "trace-err");
+
+  std::string log;
+  ASSERT_TRUE(Eventually([&] {
+    log = c_.gateway()->Log();
+    return log.find("trace-err") != std::string::npos;
+  }));
+  size_t lines = 0, with_id = 0;
+  std::istringstream in(log);
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty()) continue;
+    auto j = json::parse(line, nullptr, false);
+    ASSERT_TRUE(j.is_object()) << "not a JSON line: " << line;
+    EXPECT_EQ(j["service"], "gateway");
+    ++lines;
+    std::string msg = j["msg"];
+    if (msg.find("rid=trace-abc-123") != std::string::npos) ++with_id;
+  }
+  EXPECT_GT(lines, 3u);
+  EXPECT_EQ(with_id, 1u);
 }
 
 }  // namespace
