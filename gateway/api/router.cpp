@@ -175,11 +175,16 @@ Awaitable<bool> Router::Handle(Request& req, beast::tcp_stream& stream) {
     keep = co_await HandleAdmin(req, stream, out);
   } else if (path == "/health") {
     keep = co_await HandleHealth(req, stream, out);
+  } else if (path == "/metrics") {
+    keep = co_await HandleMetrics(req, stream, out);
   } else {
     keep = co_await WriteError(stream, req, out, 404, "Not found: " + path);
   }
+  auto total_us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count();
+  metrics_.ObserveRequest(GatewayMetrics::RouteLabel(path), out.status, out.model, out.tier, total_us / 1e6,
+                          out.upstream_us >= 0 ? out.upstream_us / 1e6 : -1.0,
+                          out.upstream_us >= 0 && !out.stream ? (total_us - out.upstream_us) / 1e6 : -1.0);
   if (deps_.config->access_log) {
-    auto total_us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count();
     spdlog::info("{} {} {} rid={} key={} model={} upstream_ms={:.3f} total_ms={:.3f}{}{}", method, path, out.status,
                  out.request_id,
                  out.key_id.empty() ? "-" : out.key_id, out.model.empty() ? "-" : out.model,
@@ -240,6 +245,35 @@ Awaitable<bool> Router::HandleHealth(Request& req, beast::tcp_stream& stream, Ou
   }
   out.status = can_serve ? 200 : 503;
   co_return co_await WriteResponse(stream, req.version(), out.status, j.dump(), req.keep_alive());
+}
+
+Awaitable<bool> Router::HandleMetrics(Request& req, beast::tcp_stream& stream, Outcome& out) {
+  if (req.method() != http::verb::get && req.method() != http::verb::head) {
+    co_return co_await WriteError(stream, req, out, 405, "Method not allowed: use GET /metrics", true,
+                                  OneHeader("allow", "GET, HEAD"));
+  }
+  MetricsGauges g;
+  g.open_connections = deps_.stats->open_connections.load();
+  g.key_table_size = static_cast<int64_t>(deps_.keys->size());
+  g.authsvc_synced = deps_.auth->synced();
+  if (deps_.usage != nullptr) {
+    auto us = deps_.usage->stats();
+    g.usage_enabled = true;
+    g.usage_events_pending = us.pending;
+    g.usage_events_acknowledged = us.acknowledged;
+    g.usage_events_rejected = us.rejected;
+  }
+  if (deps_.fallback != nullptr) {
+    auto fs = deps_.fallback->stats();
+    g.fallback_enabled = true;
+    g.fallbacksvc_synced = deps_.fallback->synced();
+    g.route_table_version = fs.table_version;
+    g.outcomes_reported = fs.reports_sent;
+    g.outcomes_dropped = fs.reports_dropped;
+  }
+  out.status = 200;
+  co_return co_await WriteResponse(stream, req.version(), 200, metrics_.Render(g), req.keep_alive(),
+                                   "text/plain; version=0.0.4; charset=utf-8");
 }
 
 Awaitable<bool> Router::HandleClientApi(Request& req, beast::tcp_stream& stream, Outcome& out) {
@@ -358,6 +392,7 @@ Awaitable<bool> Router::HandleModelCall(Request& req, beast::tcp_stream& stream,
   if (auto model = TopLevelString(call.body, "model")) call.model = std::string(*model);
   call.stream = TopLevelBool(call.body, "stream").value_or(false);
   out.model = call.model;
+  out.stream = call.stream;
   std::string query;
   {
     std::string_view t(req.target().data(), req.target().size());
@@ -421,6 +456,7 @@ Awaitable<bool> Router::HandleModelCall(Request& req, beast::tcp_stream& stream,
     failures.push_back(who + ": " + (status != 0 ? std::to_string(status) + " " : "") +
                        std::string(AttemptKindName(kind)));
     all_rate_limited = all_rate_limited && (kind == AttemptKind::kRateLimited || kind == AttemptKind::kQuotaExhausted);
+    metrics_.UpstreamFailure(AttemptKindName(kind));
     // Without a hint the target is back after fallbacksvc's first cooldown step.
     int64_t back = wait_ms > 0 ? wait_ms : 30000;
     retry_ms = retry_ms == 0 ? back : std::min(retry_ms, back);
@@ -532,6 +568,8 @@ Awaitable<bool> Router::HandleModelCall(Request& req, beast::tcp_stream& stream,
         } else {
           report(target, kind, r.status, 0, {});
         }
+        out.tier = target.tier;
+        if (tried_before) metrics_.FallbackTaken(target.tier);
         HeldAnswer held{r.status, r.held_body, r.held_content_type, &r.held_headers};
         ClientAnswer answer = RenderHeldAnswer(call, *prepared, target, held, now_unix);
         for (auto& h : route_headers) answer.headers.push_back(std::move(h));
@@ -566,6 +604,8 @@ Awaitable<bool> Router::HandleModelCall(Request& req, beast::tcp_stream& stream,
       case RelayResult::Outcome::kClientGone: {
         int status = r.status;
         bool partial = false;
+        out.tier = target.tier;
+        if (tried_before) metrics_.FallbackTaken(target.tier);
         if (r.outcome == RelayResult::Outcome::kRelayed) {
           partial = r.status / 100 == 2 && observer->meter() != nullptr && !observer->meter()->complete();
           report(target, AttemptKind::kOk, r.status, 0, {});

@@ -10,6 +10,7 @@
 #include "gateway/clients/grpc_usage_client.h"
 #include "gateway/clients/key_table.h"
 #include "gateway/config/gateway_config.h"
+#include "gateway/api/metrics.h"
 #include "gateway/http/beast_fwd.h"
 #include "gateway/route/exchange.h"
 #include "gateway/upstream/upstream_client.h"
@@ -50,6 +51,7 @@ class Router {
   Awaitable<bool> HandleClientApi(Request& req, beast::tcp_stream& stream, Outcome& out);
   Awaitable<bool> HandleAdmin(Request& req, beast::tcp_stream& stream, Outcome& out);
   Awaitable<bool> HandleHealth(Request& req, beast::tcp_stream& stream, Outcome& out);
+  Awaitable<bool> HandleMetrics(Request& req, beast::tcp_stream& stream, Outcome& out);
   // POST /v1/messages and /v1/chat/completions: routed, converted where the target speaks the other
   // API, metered.
   Awaitable<bool> HandleModelCall(Request& req, beast::tcp_stream& stream, Outcome& out, WireFormat api,
@@ -62,6 +64,7 @@ class Router {
   UpstreamTarget default_target_;
   std::string request_id_prefix_;            // random per process: ids stay unique across restarts
   std::atomic<uint64_t> next_request_id_{0};
+  GatewayMetrics metrics_;
 };
 
 }  // namespace luna::gateway

@@ -17,6 +17,8 @@ struct Router::Outcome {
   int64_t upstream_us = -1;
   std::string note;
   std::string request_id;  // x-request-id: the client's, or made here
+  std::string tier;        // the fallback tier that answered ("" = the default upstream)
+  bool stream = false;     // a streaming model call
 };
 
 // The credential a request carries: x-api-key, else Authorization: Bearer. Empty if none.

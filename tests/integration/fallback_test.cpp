@@ -105,6 +105,17 @@ TEST_F(FallbackTest, RateLimitedTierFailsOverThenCoolsDown) {
   auto plan = Status()["plans"]["claude-opus"]["tiers"];
   EXPECT_EQ(plan, json({"sonnet", "gpt"}));
 
+  // /metrics counts the failure, the fallback and the request by the tier that answered.
+  std::string metrics = c_.Gateway("GET", "/metrics").body;
+  EXPECT_NE(metrics.find("luna_gateway_upstream_failures_total{kind=\"rate_limited\"} 1\n"), std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("luna_gateway_fallbacks_total{tier=\"sonnet\"} 1\n"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("luna_gateway_requests_total{route=\"/v1/messages\",status=\"200\",model=\"claude-opus\","
+                         "tier=\"sonnet\"} 1\n"),
+            std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("luna_gateway_fallbacksvc_synced 1\n"), std::string::npos) << metrics;
+
   // The gateway now starts at sonnet: opus is not asked again while it cools down.
   size_t before = UpstreamCalls().size();
   r = Ask("claude-opus", /*stream=*/true);
