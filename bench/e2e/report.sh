@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Prints the tables of a bench/run.sh JSON result: bench/e2e/report.sh bench/results/latest.json
+set -euo pipefail
+jq -r '
+  def f($d): if . == null then "-" elif type == "number" then (if $d == 0 then (round | tostring)
+             else ((. * pow(10; $d) | round) / pow(10; $d) | tostring) end) else tostring end;
+  def rp($w): tostring | (" " * ([$w - length, 0] | max)) + .;
+  def lp($w): tostring | . + (" " * ([$w - length, 0] | max));
+  def trip($d): "\(.p50|f(0))/\(.p99|f(0))/\(.p999|f(0))";
+  def ok: if . == true then "ok" elif . == false then "MISSED" else "-" end;
+  . as $r
+  | ["200B", "10KB", "60KB", "sse"] as $ps
+  | ["gateway", "authsvc", "usagesvc", "fallbacksvc", "fake"] as $procs
+  | "Luna end-to-end benchmark  \($r.date)  commit \($r.commit)\(if $r.quick then "  (QUICK)" else "" end)",
+    "machine: \($r.machine.cpu), \($r.machine.cores) cores, kernel \($r.machine.kernel), load at end \($r.machine.loadavg_at_end)",
+    "settings: wrk \($r.settings.wrk_connections) connections x \($r.settings.throughput_seconds) s; open loop \($r.settings.open_loop_rate) and \($r.settings.open_loop_low_rate) req/s (streams \($r.settings.sse_rate)/s) x \($r.settings.latency_seconds) s; gateway threads \($r.settings.gateway_threads); fake upstream threads \($r.settings.fake_upstream_threads)",
+    "payloads: 200B = one short message; 10KB, 60KB = OpenClaw-like (system blocks with cache_control, 12 tools, tool_use/tool_result); sse = 200 B request, answer of \($r.settings.sse_events) text deltas (\($r.settings.sse_events + 5) events)",
+    "",
+    "THROUGHPUT (wrk, closed loop, \($r.settings.wrk_connections) connections)",
+    "\("payload"|lp(8))\("straight req/s"|rp(16))\("gateway req/s"|rp(16))\("ratio"|rp(8))\("wrk errors s/g"|rp(16))",
+    ($ps[] as $p | $r.payloads[$p].throughput as $t
+      | "\($p|lp(8))\($t.straight_rps|f(0)|rp(16))\($t.gateway_rps|f(0)|rp(16))\($t.ratio|f(2)|rp(8))\(
+         "\([$t.straight.errors[]] | add)/\([$t.gateway.errors[]] | add)"|rp(16))"),
+    "",
+    (("latency", "latency_low") as $k
+    | ($ps | map(select($r.payloads[.][$k] != null))) as $lps
+    | (if ($lps | length) == 0 then empty else
+      "LATENCY (open loop at \($r.payloads[$lps[0]][$k].straight.rate|f(0)) req/s\(if $lps | index("sse") then " (sse: \($r.payloads.sse[$k].straight.rate|f(0)) streams/s)" else "" end), us from the scheduled send to the last byte)",
+      "\("payload"|lp(8))\("straight p50/p99/p99.9"|rp(26))\("gateway p50/p99/p99.9"|rp(26))\("added p50"|rp(11))\("added p99"|rp(11))\("added p99.9"|rp(12))\("errors s/g"|rp(12))",
+      ($lps[] as $p | $r.payloads[$p][$k] as $l
+        | "\($p|lp(8))\($l.straight.latency_us|trip(0)|rp(26))\($l.gateway.latency_us|trip(0)|rp(26))\($l.added_us.p50|f(0)|rp(11))\($l.added_us.p99|f(0)|rp(11))\($l.added_us.p999|f(0)|rp(12))\(
+           "\($l.straight.errors + $l.straight.io_errors + $l.straight.unfinished)/\($l.gateway.errors + $l.gateway.io_errors + $l.gateway.unfinished)"|rp(12))"),
+      "" end)),
+    "STREAMS (sse, open loop at \($r.settings.sse_rate) streams/s, us from the scheduled send; p50/p99/p99.9)",
+    "\(""|lp(10))\("TTFB"|rp(24))\("first event"|rp(24))\("inter-event"|rp(20))\("whole stream"|rp(24))\("events/stream"|rp(15))",
+    (["straight", "gateway"][] as $t | $r.payloads.sse.latency[$t] as $l
+      | "\($t|lp(10))\($l.ttfb_us|trip(0)|rp(24))\($l.first_event_us|trip(0)|rp(24))\($l.inter_event_us|trip(0)|rp(20))\($l.latency_us|trip(0)|rp(24))\(
+         "\($l.events_per_stream.min)-\($l.events_per_stream.max)\(if $l.event_count_mismatch > 0 then " (\($l.event_count_mismatch) wrong)" else "" end)"|rp(15))"),
+    "added TTFB: p50 \($r.payloads.sse.latency.added_ttfb_us.p50|f(0)) us, p99 \($r.payloads.sse.latency.added_ttfb_us.p99|f(0)) us; added time to first event p50 \($r.payloads.sse.latency.added_ttfb_us.first_event_p50|f(0)) us",
+    "",
+    "CPU TIME PER REQUEST (us, utime+stime from /proc; throughput phase [latency phase at \($r.settings.open_loop_rate) req/s; sse \($r.settings.sse_rate)/s])",
+    "\("payload"|lp(8))\("route"|lp(10))\($procs | map(rp(17)) | join(""))",
+    ($ps[] as $p | ["straight", "gateway"][] as $t | $r.payloads[$p].cpu_us_per_request as $c
+      | "\($p|lp(8))\($t|lp(10))\($procs | map(. as $n | "\($c.throughput[$t][$n]|f(1)) [\($c.latency[$t][$n]|f(1))]" | rp(17)) | join(""))"),
+    "",
+    "MEMORY (MB: peak RSS = VmHWM over the whole run / RSS at the end)",
+    "\($procs | map(rp(17)) | join(""))",
+    "\($procs | map(. as $n | "\($r.memory[$n].peak_rss_kb / 1024 | f(1)) / \($r.memory[$n].rss_kb / 1024 | f(1))" | rp(17)) | join(""))",
+    "",
+    "USAGE CHECK (ledger GET /admin/usage vs fake upstream GET /_control/stats, gateway traffic; events pending \($r.usage_check.total.events_pending))",
+    "  \("" | lp(24))\(["requests", "input", "output", "cache_read", "cache_write"] | map(rp(13)) | join(""))\("  equal"|lp(8))",
+    (["fake_upstream", "ledger"][] as $s | $r.usage_check.total[$s] as $u
+      | "  \("whole run: \($s)"|lp(24))\(["requests", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens"] | map(. as $k | $u[$k] | f(0) | rp(13)) | join(""))\(if $s == "ledger" then "  " + (if $r.usage_check.total.equal then "yes" else "NO" end) else "" end)"),
+    ($r.usage_check.phases | to_entries[] | .key as $k | .value as $v | select($v != null)
+      | (["fake_upstream", "ledger"][] as $s | $v[$s] as $u
+        | "  \("\($k): \(if $s == "ledger" then "ledger" else "fake" end)"|lp(24))\(["requests", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens"] | map(. as $kk | $u[$kk] | f(0) | rp(13)) | join(""))\(if $s == "ledger" then "  " + (if $v.equal then "yes" else "no: \($v.short_by_requests|f(1)) requests short, \($v.cut) cut" end) else "" end)")),
+    "  requests cut by the load generators at the end of a phase: \($r.usage_check.cut_by_load_generator) (wrk stops with all its connections busy: the fake counts",
+    "  an answer once written whole, the gateway records a request the client dropped as partial, with the tokens it had read)",
+    "",
+    "TARGETS (issue 6)",
+    "  added latency 60KB at \($r.settings.open_loop_rate) req/s: p50 \($r.payloads["60KB"].latency.added_us.p50|f(0)) us <= 100 us: \($r.targets.added_latency_60KB_p50_le_100us|ok); p99 \($r.payloads["60KB"].latency.added_us.p99|f(0)) us <= 1000 us: \($r.targets.added_latency_60KB_p99_le_1ms|ok)",
+    "  throughput gateway/straight >= 0.50: 200B \($r.payloads["200B"].throughput.ratio|f(2)): \($r.targets.throughput_200B_ge_50pct|ok); 60KB \($r.payloads["60KB"].throughput.ratio|f(2)): \($r.targets.throughput_60KB_ge_50pct|ok)",
+    "  streams: added TTFB p50 \($r.payloads.sse.latency.added_ttfb_us.p50|f(0)) us <= 200 us: \($r.targets.added_ttfb_sse_p50_le_200us|ok)",
+    "  usage ledger equals the upstream counts: whole run \($r.usage_check.equal|ok); every phase equal or short by no more than the requests the load generator cut: \($r.targets.usage_ledger_matches_upstream|ok)"
+' "$1"

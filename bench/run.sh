@@ -1,0 +1,422 @@
+#!/usr/bin/env bash
+# End-to-end benchmark: the fake upstream, authsvc, usagesvc, fallbacksvc and the gateway on loopback;
+# the same requests straight to the fake upstream (baseline) and through the gateway, in the same run.
+#
+#   bench/run.sh [--quick] [--out FILE.json] [--no-build]
+#
+# --quick      3 s phases instead of 10 s (for development; the figures are noisier)
+# --out FILE   where the JSON goes (default bench/results/latest.json; bench/results/ is git-ignored)
+# --no-build   use build-bench/ as it is
+#
+# Environment: BENCH_RATE (open-loop rate, default 1000 req/s), BENCH_CONNECTIONS (wrk connections,
+# default 64), BENCH_WRK_THREADS (default 2), BENCH_GATEWAY_THREADS (GATEWAY_THREADS, default 1),
+# BENCH_FAKE_THREADS (fake upstream threads, default 2), LUNA_BUILD_JOBS (default 2).
+# See bench/README.md for what each figure means.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+quick=0
+build=1
+out="$root/bench/results/latest.json"
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --quick) quick=1 ;;
+    --no-build) build=0 ;;
+    --out)
+      [[ $# -ge 2 ]] || { echo "bench/run.sh: --out needs a file" >&2; exit 2; }
+      out="$2"
+      shift ;;
+    -h|--help) sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "bench/run.sh: unknown argument $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+if [[ $quick -eq 1 ]]; then
+  tp_s=3; lat_s=3; warm_s=1
+else
+  tp_s=10; lat_s=10; warm_s=2
+fi
+rate="${BENCH_RATE:-1000}"
+low_rate="${BENCH_LOW_RATE:-200}"
+sse_rate="${BENCH_SSE_RATE:-100}"
+conns="${BENCH_CONNECTIONS:-64}"
+wrk_threads="${BENCH_WRK_THREADS:-2}"
+gw_threads="${BENCH_GATEWAY_THREADS:-1}"
+fake_threads="${BENCH_FAKE_THREADS:-2}"
+sse_events=100
+
+log() { echo "bench: $*" >&2; }
+
+# --- 1. tools and build ----------------------------------------------------------------------------
+if [[ $build -eq 1 ]]; then
+  "$root/deploy/install-deps.sh" --with-bench
+fi
+for tool in wrk jq curl; do
+  command -v "$tool" >/dev/null 2>&1 || { echo "bench/run.sh: $tool is missing (apt-get install $tool)" >&2; exit 1; }
+done
+bdir="${BENCH_BUILD_DIR:-$root/build-bench}"
+if [[ $build -eq 1 ]]; then
+  log "building Release into build-bench/ (this takes a while the first time)"
+  CCACHE_NOHASHDIR=1 LUNA_BUILD_JOBS="${LUNA_BUILD_JOBS:-2}" \
+    "$root/deploy/build.sh" "$bdir" Release -DLUNA_BUILD_BENCH=ON -DLUNA_BUILD_TESTS=OFF
+fi
+fake_bin="$bdir/bench/fakes/fake_upstream"
+[[ -x "$fake_bin" ]] || fake_bin="$bdir/tests/fakes/fake_upstream"
+loadgen="$bdir/bench/loadgen"
+for b in "$fake_bin" "$bdir/authsvc/authsvc" "$bdir/usagesvc/usagesvc" "$bdir/fallbacksvc/fallbacksvc" \
+         "$bdir/gateway/gateway" "$loadgen"; do
+  [[ -x "$b" ]] || { echo "bench/run.sh: $b was not built" >&2; exit 1; }
+done
+
+# --- 2. processes ------------------------------------------------------------------------------------
+work="$(mktemp -d "${TMPDIR:-/tmp}/luna-bench.XXXXXX")"
+declare -A pid=()
+names=()          # start order
+cleanup() {
+  local status=$?
+  trap - EXIT INT TERM
+  local n p i
+  # Stop in reverse start order, by PID, each bounded: SIGTERM, up to 10 s, then SIGKILL.
+  for ((i = ${#names[@]} - 1; i >= 0; i--)); do
+    n="${names[$i]}"
+    p="${pid[$n]:-}"
+    [[ -n "$p" ]] || continue
+    if kill -0 "$p" 2>/dev/null; then
+      kill -TERM "$p" 2>/dev/null || true
+      for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+      if kill -0 "$p" 2>/dev/null; then
+        log "$n (pid $p) did not stop in 10 s: SIGKILL"
+        kill -KILL "$p" 2>/dev/null || true
+      fi
+    fi
+    wait "$p" 2>/dev/null || true
+  done
+  if [[ $status -ne 0 ]]; then
+    log "failed (exit $status); logs kept in $work"
+  else
+    rm -rf "$work"
+  fi
+  exit $status
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+wait_port() {  # file name -> prints the port
+  local f="$1" n="$2"
+  for _ in $(seq 300); do
+    if [[ -s "$f" ]]; then cat "$f"; return 0; fi
+    kill -0 "${pid[$n]}" 2>/dev/null || { log "$n exited:"; tail -20 "$work/$n.log" >&2; return 1; }
+    sleep 0.05
+  done
+  log "$n did not write $f within 15 s"; tail -20 "$work/$n.log" >&2
+  return 1
+}
+
+start() {  # name env... -- binary args...   (env(1) execs the binary: $! is its PID)
+  local n="$1"; shift
+  env "$@" >"$work/$n.log" 2>&1 &
+  pid[$n]=$!
+  names+=("$n")
+}
+
+admin_key="sk-admin-bench-$$-$RANDOM$RANDOM"
+start fake "$fake_bin" --listen 127.0.0.1:0 --port-file "$work/fake.port" --threads "$fake_threads" --no-record
+fake_port=$(wait_port "$work/fake.port" fake)
+up="http://127.0.0.1:$fake_port"
+
+start authsvc KEYS_FILE="$work/keys.json" AUTHSVC_LISTEN=127.0.0.1:0 ADMIN_KEY="$admin_key" LOG_LEVEL=warn \
+  "$bdir/authsvc/authsvc" --port-file "$work/authsvc.port"
+auth_port=$(wait_port "$work/authsvc.port" authsvc)
+
+start usagesvc USAGE_DATA_DIR="$work/usage-data" USAGESVC_LISTEN=127.0.0.1:0 AUTHSVC_ADDR="127.0.0.1:$auth_port" \
+  LOG_LEVEL=warn "$bdir/usagesvc/usagesvc" --port-file "$work/usagesvc.port"
+usage_port=$(wait_port "$work/usagesvc.port" usagesvc)
+
+# Three tiers on the default upstream: requests for bench-sonnet start at tier 1; route choice is live.
+cat >"$work/fallback.json" <<'EOF'
+{"enabled": true, "health_poll_interval_seconds": 30, "min_remaining_fraction": 0.1,
+ "tiers": [
+   {"name": "primary",   "model": "bench-sonnet", "type": "upstream"},
+   {"name": "secondary", "model": "bench-haiku",  "type": "upstream"},
+   {"name": "tertiary",  "model": "bench-opus",   "type": "upstream"}]}
+EOF
+start fallbacksvc FALLBACK_CONFIG="$work/fallback.json" FALLBACK_STATE_FILE="$work/fallback-state.json" \
+  FALLBACKSVC_LISTEN=127.0.0.1:0 UPSTREAM_URL="$up" AUTHSVC_ADDR="127.0.0.1:$auth_port" LOG_LEVEL=warn \
+  "$bdir/fallbacksvc/fallbacksvc" --port-file "$work/fallbacksvc.port"
+fb_port=$(wait_port "$work/fallbacksvc.port" fallbacksvc)
+
+start gateway GATEWAY_LISTEN=127.0.0.1:0 GATEWAY_THREADS="$gw_threads" UPSTREAM_URL="$up" \
+  AUTHSVC_ADDR="127.0.0.1:$auth_port" USAGESVC_ADDR="127.0.0.1:$usage_port" FALLBACKSVC_ADDR="127.0.0.1:$fb_port" \
+  USAGE_SPOOL_FILE="$work/usage-spool.log" ACCESS_LOG=false LOG_LEVEL=warn SHUTDOWN_GRACE_SECONDS=5 \
+  "$bdir/gateway/gateway" --port-file "$work/gateway.port"
+gw_port=$(wait_port "$work/gateway.port" gateway)
+gw="http://127.0.0.1:$gw_port"
+
+# Ready: key table synced (200) and fallbacksvc's route table received.
+ready=0
+for _ in $(seq 200); do
+  h=$(curl -s --max-time 2 "$gw/health" || true)
+  if [[ -n "$h" ]] && jq -e '.status == "ok" and .services.fallbacksvc.watch == "synced"' <<<"$h" >/dev/null 2>&1; then
+    ready=1; break
+  fi
+  sleep 0.1
+done
+[[ $ready -eq 1 ]] || { log "gateway never became ready: $h"; tail -20 "$work/gateway.log" >&2; exit 1; }
+
+client_key=$(curl -sf --max-time 5 -X POST "$gw/admin/keys" -H "x-api-key: $admin_key" \
+  -H 'content-type: application/json' -d '{"name":"bench"}' | jq -r .api_key)
+[[ "$client_key" == sk-* ]] || { log "could not create a client key"; exit 1; }
+
+# The same behaviour for the model the gateway sends (bench-sonnet, tier 1) and for the one straight
+# requests use (bench-direct, same length): the fake's per-model statistics then separate gateway
+# traffic from straight traffic without a reset.
+text=$(printf 'Token%.0s ' $(seq $((sse_events * 2))))
+per_request_input=1200
+behaviour=$(jq -cn --arg t "$text" --argjson e "$sse_events" --argjson in "$per_request_input" \
+  '{events: $e, text: $t, usage: {input_tokens: $in, output_tokens: 345, cache_read_input_tokens: 5000, cache_creation_input_tokens: 67}}')
+for m in bench-sonnet bench-haiku bench-opus bench-direct; do
+  curl -sf --max-time 5 -X POST "$up/_control/models/$m" -H 'content-type: application/json' -d "$behaviour" >/dev/null
+done
+
+# Request bodies (same size straight and through: the model names have the same length).
+declare -A bytes=([200B]=200 [10KB]=10240 [60KB]=61440 [sse]=200)
+for p in 200B 10KB 60KB sse; do
+  s=(); [[ $p == sse ]] && s=(--stream)
+  "$loadgen" body --model bench-direct --bytes "${bytes[$p]}" "${s[@]}" >"$work/straight-$p.json"
+  "$loadgen" body --model bench-sonnet --bytes "${bytes[$p]}" "${s[@]}" >"$work/gateway-$p.json"
+done
+
+# Smoke test: one request each way must answer 200, and through the gateway from tier "primary".
+code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$up/v1/messages" -H 'content-type: application/json' \
+  --data-binary @"$work/straight-60KB.json")
+[[ $code == 200 ]] || { log "straight smoke request answered $code"; exit 1; }
+hdrs=$(curl -s -D - -o /dev/null --max-time 5 "$gw/v1/messages" -H "x-api-key: $client_key" \
+  -H 'anthropic-version: 2023-06-01' -H 'content-type: application/json' --data-binary @"$work/gateway-60KB.json")
+grep -q '^HTTP/1.1 200' <<<"$hdrs" || { log "gateway smoke request failed: $hdrs"; exit 1; }
+tier=$(grep -i '^x-luna-tier:' <<<"$hdrs" | tr -d '\r' | awk '{print $2}')
+log "ready: fake :$fake_port, authsvc :$auth_port, usagesvc :$usage_port, fallbacksvc :$fb_port, gateway :$gw_port (tier ${tier:-none})"
+
+# --- 3. measurement ----------------------------------------------------------------------------------
+procs=(gateway authsvc usagesvc fallbacksvc fake)
+clk_tck=$(getconf CLK_TCK)
+cpu_ticks() {  # utime + stime of a process (all its threads), in clock ticks
+  local line rest
+  read -r line <"/proc/$1/stat" || { echo 0; return; }
+  rest="${line##*) }"
+  # shellcheck disable=SC2086
+  set -- $rest
+  echo $(( ${12} + ${13} ))
+}
+declare -A cpu0=()
+cpu_begin() { local n; for n in "${procs[@]}"; do cpu0[$n]=$(cpu_ticks "${pid[$n]}"); done; }
+cpu_end() {  # requests -> JSON {proc: µs per request}
+  local reqs="$1" n d args=()
+  for n in "${procs[@]}"; do
+    d=$(( $(cpu_ticks "${pid[$n]}") - ${cpu0[$n]} ))
+    args+=("$n" "$d")
+  done
+  printf '%s\n' "${args[@]}" | jq -Rn --argjson reqs "$reqs" --argjson tck "$clk_tck" '
+    [inputs] as $a | [range(0; $a|length; 2) as $i | {key: $a[$i],
+      value: (if $reqs > 0 then (($a[$i+1]|tonumber) * 1e6 / $tck / $reqs * 10 | round / 10) else null end)}]
+    | from_entries'
+}
+
+# Usage accounting around each gateway phase: the ledger's totals and the fake's counts for the models the
+# gateway sends (every model but bench-direct), once the gateway's spool is empty.
+usage_snapshot() {
+  local pending=-1 ledger stats
+  sleep 0.3  # let cancelled requests (cut by the load generator at the end of a phase) be recorded
+  for _ in $(seq 300); do
+    pending=$(curl -s --max-time 2 "$gw/health" | jq '.services.usagesvc.events_pending' 2>/dev/null || echo -1)
+    [[ "$pending" == 0 ]] && break
+    sleep 0.1
+  done
+  ledger=$(curl -sf --max-time 10 "$gw/admin/usage" -H "x-api-key: $admin_key")
+  stats=$(curl -sf --max-time 10 "$up/_control/stats")
+  jq -cn --argjson l "$ledger" --argjson s "$stats" --argjson pending "$pending" '
+    ($s.by_model | to_entries | map(select(.key != "bench-direct")) | map(.value)) as $m
+    | {events_pending: $pending,
+       fake_upstream: {requests: ($m | map(.requests) | add // 0),
+         input_tokens: ($m | map(.input_tokens) | add // 0),
+         output_tokens: ($m | map(.output_tokens) | add // 0),
+         cache_read_tokens: ($m | map(.cache_read_input_tokens) | add // 0),
+         cache_write_tokens: ($m | map(.cache_creation_input_tokens) | add // 0)},
+       ledger: {requests: $l.total_requests, input_tokens: $l.total_input_tokens,
+         output_tokens: $l.total_output_tokens, cache_read_tokens: $l.total_cache_read_tokens,
+         cache_write_tokens: $l.total_cache_write_tokens},
+       ledger_errors: $l.total_errors,
+       straight_requests_at_fake: ($s.by_model["bench-direct"].requests // 0)}'
+}
+usage_delta() {  # before after -> {fake_upstream, ledger, equal}
+  jq -cn --argjson a "$1" --argjson b "$2" '
+    def sub($x; $y): $x | with_entries(.value -= $y[.key]);
+    {fake_upstream: sub($b.fake_upstream; $a.fake_upstream), ledger: sub($b.ledger; $a.ledger),
+     ledger_errors: ($b.ledger_errors - $a.ledger_errors), events_pending: $b.events_pending}
+    | .equal = (.events_pending == 0 and (.fake_upstream == .ledger))'
+}
+
+results="$work/results.jsonl"
+: >"$results"
+hdr_straight="anthropic-version: 2023-06-01|x-api-key: sk-straight"
+hdr_gateway="anthropic-version: 2023-06-01|x-api-key: $client_key"
+
+run_wrk() {  # payload target port
+  local p="$1" t="$2" port="$3" hdrs line reqs cpu
+  [[ $t == straight ]] && hdrs="$hdr_straight" || hdrs="$hdr_gateway"
+  local u0="" usage=null
+  [[ $t == gateway ]] && u0=$(usage_snapshot)
+  local perf_pid=""
+  if [[ -n "${BENCH_PERF:-}" && $t == gateway ]] && command -v perf >/dev/null; then
+    perf record -F 999 -g -p "${pid[gateway]}" -o "$work/perf-$p.data" >"$work/perf-$p.log" 2>&1 &
+    perf_pid=$!
+    sleep 0.5
+  fi
+  cpu_begin
+  line=$(BENCH_BODY_FILE="$work/$t-$p.json" BENCH_HEADERS="$hdrs" \
+    timeout $((tp_s + 30)) wrk -t"$wrk_threads" -c"$conns" -d"${tp_s}s" --timeout 10s \
+      -s "$root/bench/e2e/post.lua" "http://127.0.0.1:$port/v1/messages" 2>&1 | tee "$work/wrk-$t-$p.txt" |
+    sed -n 's/^WRKJSON //p')
+  [[ -n "$line" ]] || { log "wrk failed:"; cat "$work/wrk-$t-$p.txt" >&2; exit 1; }
+  reqs=$(jq .requests <<<"$line")
+  cpu=$(cpu_end "$reqs")
+  if [[ -n "$perf_pid" ]]; then
+    kill -INT "$perf_pid" 2>/dev/null || true
+    wait "$perf_pid" 2>/dev/null || true
+    mkdir -p "$(dirname "$out")"
+    {
+      echo "### by binary (self time)"
+      perf report -i "$work/perf-$p.data" --no-children --sort dso --stdio -g none 2>/dev/null | grep -v '^#' | grep -v '^$'
+      echo "### by function (self time; in a VM without a PMU, kernel time shows up as pvm_irq_enable and the like)"
+      perf report -i "$work/perf-$p.data" --no-children --sort symbol --percent-limit 0.5 --stdio -g none 2>/dev/null |
+        grep -v '^#' | grep -v '^$'
+      echo "### by function, including callees (children), gateway and Beast/Asio frames"
+      perf report -i "$work/perf-$p.data" --children --sort symbol --percent-limit 2 --stdio -g none 2>/dev/null |
+        grep -v '^#' | grep -v '^$'
+    } >"$(dirname "$out")/perf-gateway-$p.txt" || true
+    log "perf profile of the gateway: $(dirname "$out")/perf-gateway-$p.txt"
+  fi
+  [[ $t == gateway ]] && usage=$(usage_delta "$u0" "$(usage_snapshot)")
+  jq -c --arg p "$p" --arg t "$t" --argjson cpu "$cpu" --argjson usage "$usage" \
+    '{payload: $p, target: $t, kind: "throughput", wrk: ., cpu_us_per_request: $cpu, usage: $usage}' <<<"$line" >>"$results"
+  log "$(printf '%-5s %-8s throughput %8.0f req/s' "$p" "$t" "$(jq .rps <<<"$line")")"
+}
+
+run_loadgen() {  # payload target port kind rate
+  local p="$1" t="$2" port="$3" kind="$4" r="$5" hdrs args=() json reqs cpu
+  [[ $t == straight ]] && hdrs="$hdr_straight" || hdrs="$hdr_gateway"
+  IFS='|' read -r -a hs <<<"$hdrs"
+  for h in "${hs[@]}"; do args+=(--header "$h"); done
+  [[ $p == sse ]] && args+=(--sse --expect-events $((sse_events + 5)))
+  local u0="" usage=null
+  [[ $t == gateway ]] && u0=$(usage_snapshot)
+  cpu_begin
+  json=$(timeout $((lat_s + warm_s + 60)) "$loadgen" --port "$port" --path /v1/messages --body "$work/$t-$p.json" \
+    --rate "$r" --duration "$lat_s" --warmup "$warm_s" --connections 16 --max-connections 512 "${args[@]}")
+  reqs=$(jq .sent <<<"$json")
+  cpu=$(cpu_end "$reqs")
+  [[ $t == gateway ]] && usage=$(usage_delta "$u0" "$(usage_snapshot)")
+  jq -c --arg p "$p" --arg t "$t" --argjson cpu "$cpu" --argjson usage "$usage" \
+    --arg kind "$kind" '{payload: $p, target: $t, kind: $kind, loadgen: ., cpu_us_per_request: $cpu, usage: $usage}' \
+    <<<"$json" >>"$results"
+  log "$(printf '%-5s %-8s latency at %s req/s: p50 %s µs, p99 %s µs, errors %s' "$p" "$t" "$r" \
+    "$(jq .latency_us.p50 <<<"$json")" "$(jq .latency_us.p99 <<<"$json")" \
+    "$(jq '.errors + .io_errors + .unfinished' <<<"$json")")"
+}
+
+log "measuring: throughput ${tp_s}s at $conns connections; latency ${lat_s}s (+${warm_s}s warm-up) at $rate and $low_rate req/s, streams at $sse_rate/s"
+for p in 200B 10KB 60KB sse; do
+  # Latency first (straight then through, back to back: a paired difference), then throughput.
+  if [[ $p == sse ]]; then
+    run_loadgen "$p" straight "$fake_port" latency "$sse_rate"
+    run_loadgen "$p" gateway "$gw_port" latency "$sse_rate"
+  else
+    run_loadgen "$p" straight "$fake_port" latency "$rate"
+    run_loadgen "$p" gateway "$gw_port" latency "$rate"
+    run_loadgen "$p" straight "$fake_port" latency_low "$low_rate"
+    run_loadgen "$p" gateway "$gw_port" latency_low "$low_rate"
+  fi
+  run_wrk "$p" straight "$fake_port"
+  run_wrk "$p" gateway "$gw_port"
+done
+
+# --- usage check: the ledger against the fake upstream's counts, over the whole run and per phase --------
+final=$(usage_snapshot)
+usage_check=$(jq -c --argjson f "$final" --argjson conns "$conns" --argjson per "$per_request_input" '
+  map(select(.target == "gateway")) as $g
+  | ($f | .equal = (.events_pending == 0 and .fake_upstream == .ledger)) as $total
+  | ($g | map({key: "\(.payload) \(.kind)", value: (.usage + {
+        cut: (if .kind == "throughput" then $conns else (.loadgen.unfinished + .loadgen.io_errors) end),
+        short_by_requests: ((.usage.fake_upstream.input_tokens - .usage.ledger.input_tokens) / $per)})})
+      | from_entries) as $phases
+  | {total: $total, equal: $total.equal, phases: $phases,
+     latency_phases_equal: ($phases | to_entries | map(select(.key | contains("latency"))) | all(.value.equal)),
+     cut_by_load_generator: ($phases | map(.cut) | add),
+     consistent: ($phases | all(.equal or (.fake_upstream.requests == .ledger.requests
+                                              and .short_by_requests >= 0 and .short_by_requests <= .cut)))}' <(jq -s . "$results"))
+
+# --- peak memory --------------------------------------------------------------------------------------
+rss_args=()
+for n in "${procs[@]}"; do
+  hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/${pid[$n]}/status" 2>/dev/null || echo 0)
+  rss=$(awk '/^VmRSS:/ {print $2}' "/proc/${pid[$n]}/status" 2>/dev/null || echo 0)
+  rss_args+=("$n" "${hwm:-0}" "${rss:-0}")
+done
+memory=$(printf '%s\n' "${rss_args[@]}" | jq -Rn '[inputs] as $a
+  | [range(0; $a|length; 3) as $i | {key: $a[$i], value: {peak_rss_kb: ($a[$i+1]|tonumber), rss_kb: ($a[$i+2]|tonumber)}}]
+  | from_entries')
+
+# --- 4. report -----------------------------------------------------------------------------------------
+machine=$(jq -cn --arg cpu "$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)" --argjson cores "$(nproc)" \
+  --arg kernel "$(uname -r)" --arg load "$(cut -d' ' -f1-3 /proc/loadavg)" \
+  '{cpu: $cpu, cores: $cores, kernel: $kernel, loadavg_at_end: $load}')
+commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
+dirty=$(git -C "$root" status --porcelain -- gateway authsvc usagesvc fallbacksvc common 2>/dev/null | head -1)
+mkdir -p "$(dirname "$out")"
+jq -s --argjson usage "$usage_check" --argjson memory "$memory" --argjson machine "$machine" \
+  --arg commit "$commit${dirty:+-dirty}" --arg date "$(date -u +%FT%TZ)" --argjson quick "$quick" \
+  --argjson rate "$rate" --argjson low "$low_rate" --argjson sser "$sse_rate" --argjson conns "$conns" --argjson tp "$tp_s" --argjson lat "$lat_s" \
+  --argjson gwt "$gw_threads" --argjson ft "$fake_threads" --argjson ev "$sse_events" '
+  def r1: if . == null then null else (. * 10 | round / 10) end;
+  def d($a; $b): if $a == null or $b == null then null else (($a - $b) * 10 | round / 10) end;
+  def le($x; $lim): if $x == null then false else $x <= $lim end;
+  def find($p; $t; $k): map(select(.payload == $p and .target == $t and .kind == $k))[0];
+  . as $all
+  | {date: $date, commit: $commit, quick: ($quick == 1), machine: $machine,
+     settings: {open_loop_rate: $rate, open_loop_low_rate: $low, sse_rate: $sser, wrk_connections: $conns, throughput_seconds: $tp, latency_seconds: $lat,
+                gateway_threads: $gwt, fake_upstream_threads: $ft, sse_events: $ev,
+                payload_bytes: {"200B": 200, "10KB": 10240, "60KB": 61440, "sse": 200}},
+     payloads: ([ "200B", "10KB", "60KB", "sse" ] | map(. as $p
+       | ($all | find($p; "straight"; "throughput")) as $ts | ($all | find($p; "gateway"; "throughput")) as $tg
+       | ($all | find($p; "straight"; "latency")) as $ls | ($all | find($p; "gateway"; "latency")) as $lg
+       | ($all | find($p; "straight"; "latency_low")) as $ks | ($all | find($p; "gateway"; "latency_low")) as $kg
+       | {key: $p, value: {
+           throughput: {straight_rps: ($ts.wrk.rps|r1), gateway_rps: ($tg.wrk.rps|r1),
+                        ratio: (if $ts.wrk.rps > 0 then ($tg.wrk.rps / $ts.wrk.rps * 1000 | round / 1000) else null end),
+                        straight: $ts.wrk, gateway: $tg.wrk},
+           latency: {straight: $ls.loadgen, gateway: $lg.loadgen,
+                     added_us: {p50: d($lg.loadgen.latency_us.p50; $ls.loadgen.latency_us.p50),
+                                p99: d($lg.loadgen.latency_us.p99; $ls.loadgen.latency_us.p99),
+                                p999: d($lg.loadgen.latency_us.p999; $ls.loadgen.latency_us.p999)},
+                     added_ttfb_us: (if $p == "sse" then {p50: d($lg.loadgen.ttfb_us.p50; $ls.loadgen.ttfb_us.p50),
+                                p99: d($lg.loadgen.ttfb_us.p99; $ls.loadgen.ttfb_us.p99),
+                                first_event_p50: d($lg.loadgen.first_event_us.p50; $ls.loadgen.first_event_us.p50)}
+                                else null end)},
+           latency_low: (if $ks == null then null else {straight: $ks.loadgen, gateway: $kg.loadgen,
+                     added_us: {p50: d($kg.loadgen.latency_us.p50; $ks.loadgen.latency_us.p50),
+                                p99: d($kg.loadgen.latency_us.p99; $ks.loadgen.latency_us.p99),
+                                p999: d($kg.loadgen.latency_us.p999; $ks.loadgen.latency_us.p999)}} end),
+           cpu_us_per_request: {throughput: {straight: $ts.cpu_us_per_request, gateway: $tg.cpu_us_per_request},
+                                latency: {straight: $ls.cpu_us_per_request, gateway: $lg.cpu_us_per_request}}}}) | from_entries),
+     memory: $memory, usage_check: $usage,
+     targets: ($all | {
+       added_latency_60KB_p50_le_100us: le(d(find("60KB"; "gateway"; "latency").loadgen.latency_us.p50; find("60KB"; "straight"; "latency").loadgen.latency_us.p50); 100),
+       added_latency_60KB_p99_le_1ms: le(d(find("60KB"; "gateway"; "latency").loadgen.latency_us.p99; find("60KB"; "straight"; "latency").loadgen.latency_us.p99); 1000),
+       throughput_200B_ge_50pct: (find("200B"; "gateway"; "throughput").wrk.rps >= 0.5 * find("200B"; "straight"; "throughput").wrk.rps),
+       throughput_60KB_ge_50pct: (find("60KB"; "gateway"; "throughput").wrk.rps >= 0.5 * find("60KB"; "straight"; "throughput").wrk.rps),
+       added_ttfb_sse_p50_le_200us: le(d(find("sse"; "gateway"; "latency").loadgen.ttfb_us.p50; find("sse"; "straight"; "latency").loadgen.ttfb_us.p50); 200),
+       usage_ledger_matches_upstream: $usage.consistent}),
+     raw: $all}' "$results" >"$out"
+
+"$root/bench/e2e/report.sh" "$out"
+log "JSON written to $out"
