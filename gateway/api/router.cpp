@@ -463,8 +463,10 @@ Awaitable<bool> Router::HandleModelCall(Request& req, beast::tcp_stream& stream,
   };
   auto report = [&](const UpstreamTarget& target, AttemptKind kind, int status, int64_t wait_ms,
                     std::string message) {
-    // Without a fallback chain in force fallbacksvc has nothing to do with outcomes.
+    // Without a fallback chain in force fallbacksvc has nothing to do with outcomes; a success only
+    // matters for a tier fallbacksvc has failing (it ends the cooldown).
     if (deps_.fallback == nullptr || !routes || !routes->enabled) return;
+    if (kind == AttemptKind::kOk && !target.report_success) return;
     AttemptReport rep;
     rep.tier = target.tier;
     rep.provider = target.provider;

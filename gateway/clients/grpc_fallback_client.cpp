@@ -15,6 +15,7 @@ namespace {
 
 constexpr size_t kMaxQueued = 10000;
 constexpr int kMaxBatch = 500;
+constexpr auto kSuccessDelay = std::chrono::milliseconds(200);
 
 fbpb::OutcomeKind ToProto(AttemptKind k) {
   switch (k) {
@@ -87,6 +88,7 @@ std::shared_ptr<const CompiledRoutes> CompileRoutes(const fbpb::RouteTable& tabl
     tier.remaining_fraction = t.remaining_fraction();
     tier.cooldown_until_unix_ms = t.cooldown_until_unix_ms();
     tier.cooldown_reason = t.cooldown_reason();
+    target.report_success = !t.available() || t.cooldown_until_unix_ms() != 0 || t.consecutive_failures() > 0;
     index_of[static_cast<size_t>(i)] = static_cast<int>(routes->tiers.size());
     routes->tiers.push_back(std::move(tier));
   }
@@ -146,6 +148,7 @@ GrpcFallbackClient::Stats GrpcFallbackClient::stats() const {
 }
 
 void GrpcFallbackClient::Report(AttemptReport report) {
+  bool wake = report.kind != AttemptKind::kOk;  // failures go at once; successes ride the next batch
   {
     std::lock_guard lock(mu_);
     if (queue_.size() >= kMaxQueued) {
@@ -153,8 +156,10 @@ void GrpcFallbackClient::Report(AttemptReport report) {
       return;
     }
     queue_.push_back(std::move(report));
+    wake = wake || queue_.size() >= static_cast<size_t>(kMaxBatch);
+    urgent_ = urgent_ || wake;
   }
-  cv_.notify_all();
+  if (wake) cv_.notify_all();
 }
 
 void GrpcFallbackClient::WatchLoop() {
@@ -206,8 +211,11 @@ void GrpcFallbackClient::WatchLoop() {
 void GrpcFallbackClient::ReportLoop() {
   std::unique_lock lock(mu_);
   while (true) {
-    cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+    // Woken at once for failures; successes wait at most kSuccessDelay (no wake-up per request).
+    cv_.wait_for(lock, kSuccessDelay, [this] { return stopping_ || urgent_; });
     if (stopping_) return;
+    urgent_ = false;
+    if (queue_.empty()) continue;
     // Successes of one target in a batch say the same thing once.
     fbpb::ReportOutcomesRequest req;
     std::map<std::tuple<std::string, std::string, std::string>, bool> ok_seen;

@@ -84,6 +84,7 @@ class GrpcFallbackClient {
   bool stopping_ = false;
   grpc::ClientContext* watch_ctx_ = nullptr;  // guarded by mu_, for cancelling the open stream
   std::deque<AttemptReport> queue_;           // guarded by mu_
+  bool urgent_ = false;                       // guarded by mu_: a failure (or a full batch) is queued
   int64_t reports_sent_ = 0, reports_dropped_ = 0;
   std::thread watch_thread_;
   std::thread report_thread_;

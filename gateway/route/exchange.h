@@ -32,6 +32,9 @@ struct UpstreamTarget {
   std::string api_key;               // "" = no credential
   UpstreamAuthStyle auth_style = UpstreamAuthStyle::kAuto;
   int64_t max_tokens_limit = 0;      // 0 = no clamp
+  // fallbacksvc has this tier failing or cooling down: a success is news worth reporting. (Successes
+  // of healthy tiers are not reported: that would be a message per request for nothing.)
+  bool report_success = false;
 };
 
 // The client's request, as far as the gateway reads it.
