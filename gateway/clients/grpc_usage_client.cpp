@@ -122,7 +122,15 @@ void UsageShipper::WriterLoop() {
       // Written (or held in memory after a write error, where blocking answers would help no one).
       for (auto& w : waiters) w();
       waiters.clear();
-      send_cv_.notify_one();
+      // The sender wakes by itself every 100 ms and sends what has gathered; waking it for every
+      // event cost a thread wake-up and an RPC per request. A full batch goes at once.
+      if (st.ok() && pending >= static_cast<size_t>(batch_size_)) {
+        {
+          std::lock_guard lock(mu_);
+          send_soon_ = true;
+        }
+        send_cv_.notify_one();
+      }
       if (!st.ok()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
     if (stopping) {
@@ -193,7 +201,8 @@ void UsageShipper::SenderLoop() {
     int drain;
     {
       std::unique_lock lock(mu_);
-      send_cv_.wait_for(lock, std::chrono::milliseconds(100), [this] { return stopping_; });
+      send_cv_.wait_for(lock, std::chrono::milliseconds(100), [this] { return stopping_ || send_soon_; });
+      send_soon_ = false;
       stopping = stopping_;
       writer_done = writer_done_;
       drain = drain_ms_;

@@ -63,6 +63,7 @@ class UsageShipper {
   std::string target_;
   std::string spool_path_;
   int batch_size_;
+  bool send_soon_ = false;  // guarded by mu_: a full batch is waiting in the spool
   std::string id_prefix_;
   std::atomic<int64_t> seq_{0};
 
