@@ -6,6 +6,8 @@
 #include <deque>
 #include <unordered_map>
 
+#include "common/serial_write_reactor.h"
+
 
 namespace luna::authsvc {
 namespace pb = luna::auth::v1;
@@ -101,10 +103,9 @@ grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* ctx, const absl
 }  // namespace
 
 // One WatchKeys stream. It subscribes to the KeyManager, which enqueues changes (never blocking);
-// the reactor writes them one at a time, each StartWrite after the previous OnWriteDone. Finish is
-// called only when no write is in flight, and StartWrite never after Finish. The object deletes
-// itself in OnDone, after unsubscribing, so no change can reach a deleted reactor.
-class WatchKeysReactor final : public grpc::ServerWriteReactor<pb::KeyEvent>, public KeySubscriber {
+// SerialWriteReactor writes them one at a time. The object deletes itself in OnDone, after
+// unsubscribing, so no change can reach a deleted reactor.
+class WatchKeysReactor final : public SerialWriteReactor<pb::KeyEvent, KeyChange>, public KeySubscriber {
  public:
   // A watcher that has not taken its events after this many changes is cut off: it reconnects and
   // gets a fresh snapshot instead of making authsvc queue without bound.
@@ -138,21 +139,6 @@ class WatchKeysReactor final : public grpc::ServerWriteReactor<pb::KeyEvent>, pu
     Pump(std::move(lock));
   }
 
-  // Ends the stream with `status` once the write in flight (if any) is done; drops what is queued.
-  void RequestFinish(grpc::Status status) {
-    std::unique_lock lock(mu_);
-    if (finishing_) return;
-    BeginFinishLocked(std::move(status));
-    Pump(std::move(lock));
-  }
-
-  void OnWriteDone(bool ok) override {
-    std::unique_lock lock(mu_);
-    write_in_flight_ = false;
-    if (!ok && !finishing_) BeginFinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "stream broken"));
-    Pump(std::move(lock));
-  }
-
   void OnCancel() override {
     if (manager_ != nullptr) manager_->Unsubscribe(this);
     RequestFinish(grpc::Status::CANCELLED);
@@ -168,45 +154,20 @@ class WatchKeysReactor final : public grpc::ServerWriteReactor<pb::KeyEvent>, pu
   }
 
  private:
-  void BeginFinishLocked(grpc::Status status) {
-    finishing_ = true;
-    finish_status_ = std::move(status);
-    pending_.clear();
-  }
-
-  // Starts the next step if none is in flight: the finish, or the next write. Releases the lock before
-  // calling into gRPC.
-  void Pump(std::unique_lock<std::mutex> lock) {
-    if (write_in_flight_ || finished_) return;
-    if (finishing_) {
-      finished_ = true;
-      grpc::Status status = finish_status_;
-      lock.unlock();
-      Finish(std::move(status));
-      return;
-    }
-    if (pending_.empty()) return;
-    KeyChange next = std::move(pending_.front());
+  bool TakeNextLocked(KeyChange* out) override {
+    if (pending_.empty()) return false;
+    *out = std::move(pending_.front());
     pending_.pop_front();
-    write_in_flight_ = true;
-    lock.unlock();
-    // Only the thread that set write_in_flight_ touches current_ until OnWriteDone.
-    ToEvent(next, &current_);
-    StartWrite(&current_);
+    return true;
   }
+  void ClearPendingLocked() override { pending_.clear(); }
+  void Render(const KeyChange& change, pb::KeyEvent* out) override { ToEvent(change, out); }
 
   AuthGrpcService* const service_;
   KeyManager* const manager_;
   const std::string watcher_;
   const std::string peer_;
-
-  std::mutex mu_;
-  std::deque<KeyChange> pending_;
-  bool write_in_flight_ = false;
-  bool finishing_ = false;
-  bool finished_ = false;
-  grpc::Status finish_status_;
-  pb::KeyEvent current_;
+  std::deque<KeyChange> pending_;  // guarded by mu_
 };
 
 AuthGrpcService::AuthGrpcService(KeyManager* manager) : manager_(manager) {}

@@ -2,6 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <memory>
+
+#include "common/serial_write_reactor.h"
+
 namespace luna::fallbacksvc {
 namespace pb = luna::fallback::v1;
 
@@ -102,13 +106,16 @@ absl::StatusOr<std::vector<Outcome>> FromProto(const pb::ReportOutcomesRequest& 
 }
 
 // One WatchRoutes stream. The keeper hands it every new table; it keeps only the newest one not yet
-// written and writes it after the previous write is done. Finish is called only when no write is in
-// flight, never before Start has subscribed, and StartWrite never after Finish. The object deletes
-// itself in OnDone, after unsubscribing, so no table can reach a deleted reactor.
-class WatchRoutesReactor final : public grpc::ServerWriteReactor<pb::RouteTable> {
+// written, and SerialWriteReactor writes it after the previous write is done. Finish waits until
+// Start has subscribed. The object deletes itself in OnDone, after unsubscribing, so no table can
+// reach a deleted reactor.
+class WatchRoutesReactor final
+    : public SerialWriteReactor<pb::RouteTable, std::shared_ptr<const RouteTableData>> {
  public:
   WatchRoutesReactor(FallbackGrpcService* service, RouteKeeper* keeper, std::string watcher, std::string peer)
-      : service_(service), keeper_(keeper), watcher_(std::move(watcher)), peer_(std::move(peer)) {}
+      : service_(service), keeper_(keeper), watcher_(std::move(watcher)), peer_(std::move(peer)) {
+    started_ = false;
+  }
 
   void Start() {
     // Subscribing sends the snapshot at once.
@@ -134,21 +141,6 @@ class WatchRoutesReactor final : public grpc::ServerWriteReactor<pb::RouteTable>
     Pump(std::move(lock));
   }
 
-  // Ends the stream with `status` once the write in flight (if any) is done.
-  void RequestFinish(grpc::Status status) {
-    std::unique_lock lock(mu_);
-    if (finishing_) return;
-    BeginFinishLocked(std::move(status));
-    Pump(std::move(lock));
-  }
-
-  void OnWriteDone(bool ok) override {
-    std::unique_lock lock(mu_);
-    write_in_flight_ = false;
-    if (!ok && !finishing_) BeginFinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "stream broken"));
-    Pump(std::move(lock));
-  }
-
   void OnCancel() override { RequestFinish(grpc::Status::CANCELLED); }
 
   void OnDone() override {
@@ -159,49 +151,24 @@ class WatchRoutesReactor final : public grpc::ServerWriteReactor<pb::RouteTable>
   }
 
  private:
-  void BeginFinishLocked(grpc::Status status) {
-    finishing_ = true;
-    finish_status_ = std::move(status);
+  bool TakeNextLocked(std::shared_ptr<const RouteTableData>* out) override {
+    if (!pending_) return false;
+    *out = std::move(pending_);
     pending_.reset();
+    return true;
   }
-
-  // Starts the next step if none is in flight: the finish, or the next write. Releases the lock before
-  // calling into gRPC.
-  void Pump(std::unique_lock<std::mutex> lock) {
-    if (write_in_flight_ || finished_) return;
-    if (finishing_) {
-      if (!started_) return;  // Start finishes it once subscribed
-      finished_ = true;
-      grpc::Status status = finish_status_;
-      lock.unlock();
-      Finish(std::move(status));
-      return;
-    }
-    if (!pending_) return;
-    std::shared_ptr<const RouteTableData> next = std::move(pending_);
-    pending_.reset();
-    write_in_flight_ = true;
-    lock.unlock();
-    // Only the thread that set write_in_flight_ touches current_ until OnWriteDone.
-    ToProto(*next, /*redact=*/false, &current_);
-    StartWrite(&current_);
+  void ClearPendingLocked() override { pending_.reset(); }
+  void Render(const std::shared_ptr<const RouteTableData>& table, pb::RouteTable* out) override {
+    ToProto(*table, /*redact=*/false, out);
   }
 
   FallbackGrpcService* const service_;
   RouteKeeper* const keeper_;
   const std::string watcher_;
   const std::string peer_;
-
-  std::mutex mu_;
-  uint64_t subscription_ = 0;
-  bool started_ = false;
-  uint64_t newest_version_ = 0;
-  std::shared_ptr<const RouteTableData> pending_;
-  bool write_in_flight_ = false;
-  bool finishing_ = false;
-  bool finished_ = false;
-  grpc::Status finish_status_;
-  pb::RouteTable current_;
+  uint64_t subscription_ = 0;     // guarded by mu_
+  uint64_t newest_version_ = 0;   // guarded by mu_
+  std::shared_ptr<const RouteTableData> pending_;  // guarded by mu_
 };
 
 FallbackGrpcService::FallbackGrpcService(RouteKeeper* keeper, AdminChecker* admin, std::string config_path)
