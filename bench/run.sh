@@ -2,9 +2,13 @@
 # End-to-end benchmark: the fake upstream, authsvc, usagesvc, fallbacksvc and the gateway on loopback;
 # the same requests straight to the fake upstream (baseline) and through the gateway, in the same run.
 #
-#   bench/run.sh [--quick] [--out FILE.json] [--no-build]
+#   bench/run.sh [--quick] [--out FILE.json] [--no-build] [--instructions]
 #
 # --quick      3 s phases instead of 10 s (for development; the figures are noisier)
+# --instructions  instead of timing: run the gateway under callgrind and count the instructions it
+#              executes per request for each payload (all its threads; independent of machine noise)
+# --serve SECONDS  start everything as for a run, print the ports, the keys and the request bodies'
+#              paths, keep serving for SECONDS (then stop everything): for profiling by hand
 # --out FILE   where the JSON goes (default bench/results/latest.json; bench/results/ is git-ignored)
 # --no-build   use build-bench/ as it is
 #
@@ -17,16 +21,23 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 quick=0
 build=1
+instructions=0
+serve_s=0
 out="$root/bench/results/latest.json"
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --quick) quick=1 ;;
     --no-build) build=0 ;;
+    --instructions) instructions=1 ;;
+    --serve)
+      [[ $# -ge 2 && $2 =~ ^[0-9]+$ ]] || { echo "bench/run.sh: --serve needs a number of seconds" >&2; exit 2; }
+      serve_s="$2"
+      shift ;;
     --out)
       [[ $# -ge 2 ]] || { echo "bench/run.sh: --out needs a file" >&2; exit 2; }
       out="$2"
       shift ;;
-    -h|--help) sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench/run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -104,12 +115,12 @@ trap 'exit 130' INT TERM
 
 wait_port() {  # file name -> prints the port
   local f="$1" n="$2"
-  for _ in $(seq 300); do
+  for _ in $(seq $((instructions ? 1200 : 300))); do
     if [[ -s "$f" ]]; then cat "$f"; return 0; fi
     kill -0 "${pid[$n]}" 2>/dev/null || { log "$n exited:"; tail -20 "$work/$n.log" >&2; return 1; }
     sleep 0.05
   done
-  log "$n did not write $f within 15 s"; tail -20 "$work/$n.log" >&2
+  log "$n did not write $f in time"; tail -20 "$work/$n.log" >&2
   return 1
 }
 
@@ -146,16 +157,21 @@ start fallbacksvc FALLBACK_CONFIG="$work/fallback.json" FALLBACK_STATE_FILE="$wo
   "$bdir/fallbacksvc/fallbacksvc" --port-file "$work/fallbacksvc.port"
 fb_port=$(wait_port "$work/fallbacksvc.port" fallbacksvc)
 
+gw_wrap=()
+if [[ $instructions -eq 1 ]]; then
+  command -v callgrind_control >/dev/null || { echo "bench/run.sh: --instructions needs valgrind" >&2; exit 1; }
+  gw_wrap=(valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$work/callgrind.out")
+fi
 start gateway GATEWAY_LISTEN=127.0.0.1:0 GATEWAY_THREADS="$gw_threads" UPSTREAM_URL="$up" \
   AUTHSVC_ADDR="127.0.0.1:$auth_port" USAGESVC_ADDR="127.0.0.1:$usage_port" FALLBACKSVC_ADDR="127.0.0.1:$fb_port" \
   USAGE_SPOOL_FILE="$work/usage-spool.log" ACCESS_LOG=false LOG_LEVEL=warn SHUTDOWN_GRACE_SECONDS=5 \
-  "$bdir/gateway/gateway" --port-file "$work/gateway.port"
+  "${gw_wrap[@]}" "$bdir/gateway/gateway" --port-file "$work/gateway.port"
 gw_port=$(wait_port "$work/gateway.port" gateway)
 gw="http://127.0.0.1:$gw_port"
 
 # Ready: key table synced (200) and fallbacksvc's route table received.
 ready=0
-for _ in $(seq 200); do
+for _ in $(seq $((instructions ? 1200 : 200))); do
   h=$(curl -s --max-time 2 "$gw/health" || true)
   if [[ -n "$h" ]] && jq -e '.status == "ok" and .services.fallbacksvc.watch == "synced"' <<<"$h" >/dev/null 2>&1; then
     ready=1; break
@@ -196,6 +212,57 @@ hdrs=$(curl -s -D - -o /dev/null --max-time 5 "$gw/v1/messages" -H "x-api-key: $
 grep -q '^HTTP/1.1 200' <<<"$hdrs" || { log "gateway smoke request failed: $hdrs"; exit 1; }
 tier=$(grep -i '^x-luna-tier:' <<<"$hdrs" | tr -d '\r' | awk '{print $2}')
 log "ready: fake :$fake_port, authsvc :$auth_port, usagesvc :$usage_port, fallbacksvc :$fb_port, gateway :$gw_port (tier ${tier:-none})"
+
+# --- 3a. serve for profiling by hand (--serve) ---------------------------------------------------------
+if [[ $serve_s -gt 0 ]]; then
+  jq -n --arg gw "$gw" --arg up "$up" --arg key "$client_key" --arg admin "$admin_key" --arg work "$work" \
+    --argjson pids "$(for n in "${names[@]}"; do echo "$n ${pid[$n]}"; done | jq -Rn '[inputs | split(" ") | {key: .[0], value: (.[1]|tonumber)}] | from_entries')" \
+    '{gateway: $gw, straight: $up, client_key: $key, admin_key: $admin, bodies: "\($work)/{gateway,straight}-{200B,10KB,60KB,sse}.json", pids: $pids}'
+  log "serving for $serve_s s (Ctrl-C stops everything earlier)"
+  sleep "$serve_s"
+  exit 0
+fi
+
+# --- 3a. instruction counts (--instructions) --------------------------------------------------------
+if [[ $instructions -eq 1 ]]; then
+  n_req="${BENCH_INSTR_REQUESTS:-300}"
+  dumps() { local f; shopt -s nullglob; f=("$work"/callgrind.out.*); shopt -u nullglob; echo "${#f[@]}"; }
+  mkdir -p "$(dirname "$out")"
+  rows=()
+  for p in 200B 10KB 60KB sse; do
+    args=(--header "anthropic-version: 2023-06-01" --header "x-api-key: $client_key")
+    prate=50
+    [[ $p == sse ]] && { args+=(--sse --expect-events $((sse_events + 5))); prate=10; }
+    # Warm the connection pools and tables first; count only the steady state.
+    "$loadgen" --port "$gw_port" --path /v1/messages --body "$work/gateway-$p.json" --rate 50 --duration 1 \
+      --warmup 0 --connections 4 --max-connections 64 "${args[@]}" >/dev/null
+    callgrind_control -z "${pid[gateway]}" >/dev/null
+    callgrind_control -i on "${pid[gateway]}" >/dev/null
+    json=$("$loadgen" --port "$gw_port" --path /v1/messages --body "$work/gateway-$p.json" --rate "$prate" \
+      --duration $((n_req / 50)) --warmup 0 --connections 4 --max-connections 64 "${args[@]}")
+    sleep 0.5  # let the usage writer and sender finish this phase's events
+    callgrind_control -i off "${pid[gateway]}" >/dev/null
+    before=$(dumps)
+    callgrind_control --dump="$p" "${pid[gateway]}" >/dev/null
+    for _ in $(seq 100); do [[ $(dumps) -gt $before ]] && break; sleep 0.1; done
+    dump=$(ls -t "$work"/callgrind.out.* | head -1)
+    sleep 0.5
+    cp "$dump" "$(dirname "$out")/callgrind.out.gateway-$p"
+    total=$(awk '/^totals:/ {t = $2} END {print t + 0}' "$dump")  # (the header's summary: is 0 in dumps)
+    sent=$(jq '.sent - .errors - .io_errors - .unfinished' <<<"$json")
+    callgrind_annotate --inclusive=no --threshold=90 "$dump" 2>/dev/null | head -60 >"$(dirname "$out")/callgrind-gateway-$p.txt" || true
+    callgrind_annotate --inclusive=yes --threshold=95 "$dump" 2>/dev/null | head -80 >>"$(dirname "$out")/callgrind-gateway-$p.txt" || true
+    rows+=("$(jq -cn --arg p "$p" --argjson t "${total:-0}" --argjson n "$sent" --argjson b "${bytes[$p]}" \
+      '{payload: $p, requests: $n, instructions: $t, per_request: (if $n > 0 then ($t / $n | round) else null end),
+        per_request_byte: (if $n > 0 then ($t / $n / $b * 100 | round / 100) else null end)}')")
+    log "$(printf '%-5s %6d requests, %12s instructions per request (gateway, all threads)' "$p" "$sent" \
+      "$(jq .per_request <<<"${rows[-1]}")")"
+  done
+  printf '%s\n' "${rows[@]}" | jq -s --arg commit "$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)" \
+    --arg date "$(date -u +%FT%TZ)" '{date: $date, commit: $commit, kind: "instructions", payloads: .}' >"$out"
+  log "JSON written to $out; annotated profiles beside it (callgrind-gateway-<payload>.txt; raw: callgrind.out.gateway-<payload>, for callgrind_annotate or kcachegrind)"
+  exit 0
+fi
 
 # --- 3. measurement ----------------------------------------------------------------------------------
 procs=(gateway authsvc usagesvc fallbacksvc fake)

@@ -389,8 +389,19 @@ Awaitable<bool> Router::HandleModelCall(Request& req, beast::tcp_stream& stream,
   call.api = api;
   std::string client_body = std::move(req.body());
   call.body = client_body;
-  if (auto model = TopLevelString(call.body, "model")) call.model = std::string(*model);
-  call.stream = TopLevelBool(call.body, "stream").value_or(false);
+  {
+    // One pass over the (often 60 KB) body for both members.
+    std::optional<JsonSpan> model, stream_flag;
+    ScanTopLevelMembers(call.body, [&](std::string_view key, JsonSpan v) {
+      if (key == "model") model = v;
+      else if (key == "stream") stream_flag = v;
+      return true;
+    });
+    if (model) {
+      if (auto m = StringAt(call.body, *model)) call.model = std::string(*m);
+    }
+    if (stream_flag) call.stream = BoolAt(call.body, *stream_flag).value_or(false);
+  }
   out.model = call.model;
   out.stream = call.stream;
   std::string query;
@@ -495,7 +506,13 @@ Awaitable<bool> Router::HandleModelCall(Request& req, beast::tcp_stream& stream,
   };
   if (plan.targets.empty()) co_return co_await write_exhausted(nullptr);
 
+  bool body_lent = false;  // the client's body is in req.body() (the relay leaves it intact)
   for (size_t attempt_no = 0; attempt_no < plan.targets.size(); ++attempt_no) {
+    if (body_lent) {
+      client_body = std::move(req.body());
+      call.body = client_body;
+      body_lent = false;
+    }
     const UpstreamTarget& target = *plan.targets[attempt_no];
     const bool last = attempt_no + 1 == plan.targets.size();
     const bool tried_before = attempt_no > 0;
@@ -507,11 +524,12 @@ Awaitable<bool> Router::HandleModelCall(Request& req, beast::tcp_stream& stream,
       co_return co_await WriteError(stream, req, out, 400, message, keep_alive);
     }
     if (!prepared->warnings.empty()) out.note = "conversion: " + prepared->warnings.front();
-    if (prepared->body_unchanged && last) {
-      req.body() = std::move(client_body);  // no copy on the last (usually the only) attempt
+    if (prepared->body_unchanged) {
+      // The client's bytes go as they are, moved (not copied) into the upstream request; they are
+      // taken back below if another attempt follows.
+      req.body() = std::move(client_body);
       call.body = req.body();
-    } else if (prepared->body_unchanged) {
-      req.body() = client_body;
+      body_lent = true;
     } else {
       req.body() = std::move(prepared->body);
     }

@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cstring>
+#include <functional>
 
 namespace luna::gateway {
 namespace {
@@ -59,47 +60,75 @@ size_t SkipValue(std::string_view t, size_t i) {
 
 }  // namespace
 
-std::optional<JsonSpan> FindTopLevelMember(std::string_view t, std::string_view key) {
+bool ScanTopLevelMembers(std::string_view t, const std::function<bool(std::string_view, JsonSpan)>& on_member) {
   size_t i = SkipSpace(t, 0);
-  if (i >= t.size() || t[i] != '{') return std::nullopt;
+  if (i >= t.size() || t[i] != '{') return false;
   i = SkipSpace(t, i + 1);
-  std::optional<JsonSpan> found;
-  if (i < t.size() && t[i] == '}') return std::nullopt;
+  if (i < t.size() && t[i] == '}') return SkipSpace(t, i + 1) == t.size();
   while (i < t.size()) {
-    if (t[i] != '"') return found;
+    if (t[i] != '"') return false;
     size_t key_end = SkipString(t, i);
-    if (key_end == std::string_view::npos) return found;
+    if (key_end == std::string_view::npos) return false;
     std::string_view k = t.substr(i + 1, key_end - i - 2);
     i = SkipSpace(t, key_end);
-    if (i >= t.size() || t[i] != ':') return found;
+    if (i >= t.size() || t[i] != ':') return false;
     i = SkipSpace(t, i + 1);
     size_t vend = SkipValue(t, i);
-    if (vend == std::string_view::npos) return found;
-    if (k == key) found = JsonSpan{i, vend};
+    if (vend == std::string_view::npos) return false;
+    if (!on_member(k, JsonSpan{i, vend})) return false;
     i = SkipSpace(t, vend);
-    if (i >= t.size()) return found;
-    if (t[i] == '}') return found;
-    if (t[i] != ',') return found;
+    if (i >= t.size()) return false;
+    if (t[i] == '}') return SkipSpace(t, i + 1) == t.size();
+    if (t[i] != ',') return false;
     i = SkipSpace(t, i + 1);
   }
+  return false;
+}
+
+std::optional<JsonSpan> FindTopLevelMember(std::string_view t, std::string_view key) {
+  std::optional<JsonSpan> found;
+  ScanTopLevelMembers(t, [&](std::string_view k, JsonSpan v) {
+    if (k == key) found = v;
+    return true;
+  });
   return found;
+}
+
+std::optional<std::string_view> FirstTopLevelString(std::string_view text, std::string_view key) {
+  std::optional<JsonSpan> found;
+  ScanTopLevelMembers(text, [&](std::string_view k, JsonSpan v) {
+    if (k != key) return true;
+    found = v;
+    return false;
+  });
+  if (!found) return std::nullopt;
+  return StringAt(text, *found);
+}
+
+std::optional<std::string_view> StringAt(std::string_view text, JsonSpan span) {
+  if (span.end - span.begin < 2 || text[span.begin] != '"') return std::nullopt;
+  std::string_view inner = text.substr(span.begin + 1, span.end - span.begin - 2);
+  if (inner.find('\\') != std::string_view::npos) return std::nullopt;
+  return inner;
+}
+
+std::optional<bool> BoolAt(std::string_view text, JsonSpan span) {
+  std::string_view v = text.substr(span.begin, span.end - span.begin);
+  if (v == "true") return true;
+  if (v == "false") return false;
+  return std::nullopt;
 }
 
 std::optional<std::string_view> TopLevelString(std::string_view text, std::string_view key) {
   auto span = FindTopLevelMember(text, key);
-  if (!span || span->end - span->begin < 2 || text[span->begin] != '"') return std::nullopt;
-  std::string_view inner = text.substr(span->begin + 1, span->end - span->begin - 2);
-  if (inner.find('\\') != std::string_view::npos) return std::nullopt;
-  return inner;
+  if (!span) return std::nullopt;
+  return StringAt(text, *span);
 }
 
 std::optional<bool> TopLevelBool(std::string_view text, std::string_view key) {
   auto span = FindTopLevelMember(text, key);
   if (!span) return std::nullopt;
-  std::string_view v = text.substr(span->begin, span->end - span->begin);
-  if (v == "true") return true;
-  if (v == "false") return false;
-  return std::nullopt;
+  return BoolAt(text, *span);
 }
 
 std::optional<int64_t> TopLevelInt64(std::string_view text, std::string_view key) {

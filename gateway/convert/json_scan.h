@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -21,6 +22,21 @@ struct JsonSpan {
 // compared after unescaping only for the common case of no escapes (a key written with escapes is
 // not matched). If the key appears more than once, the last one wins (as JSON parsers do).
 std::optional<JsonSpan> FindTopLevelMember(std::string_view text, std::string_view key);
+
+// Calls `on_member(key, value span)` for each top-level member of the JSON object `text`, in order,
+// until the object ends, the text stops making sense or `on_member` returns false (stop). Returns true
+// only if the object was walked whole: it closes, and nothing but whitespace follows (a body cut short
+// returns false). Structural only: strings, nesting and separators are checked, the spelling of
+// numbers and literals is not.
+bool ScanTopLevelMembers(std::string_view text, const std::function<bool(std::string_view, JsonSpan)>& on_member);
+
+// Like TopLevelString, but the first occurrence of `key` wins and the scan stops there: for members
+// that lead their object, such as an SSE event's "type", read without walking the rest.
+std::optional<std::string_view> FirstTopLevelString(std::string_view text, std::string_view key);
+
+// The value at `span` of `text` if it is a JSON string without escapes (its content), or true/false.
+std::optional<std::string_view> StringAt(std::string_view text, JsonSpan span);
+std::optional<bool> BoolAt(std::string_view text, JsonSpan span);
 
 // The value of top-level `key` if it is a JSON string without escapes (model names are), else nullopt.
 std::optional<std::string_view> TopLevelString(std::string_view text, std::string_view key);

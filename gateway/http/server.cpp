@@ -2,7 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <unordered_set>
 
@@ -31,6 +33,8 @@ Awaitable<bool> WriteResponse(beast::tcp_stream& stream, unsigned version, int s
 
 namespace {
 
+constexpr size_t kIdleBufferBytes = 16 * 1024;
+
 // One client connection. Lives as long as its coroutine.
 struct Session {
   explicit Session(tcp::socket s) : stream(std::move(s)) {}
@@ -44,8 +48,11 @@ struct HttpServer::Impl {
   std::shared_ptr<const GatewayConfig> config;
   ServerStats own_stats;
   ServerStats* stats = nullptr;
-  asio::io_context ioc;
-  tcp::acceptor acceptor{ioc};
+  // One single-threaded io_context per thread (threads > 0 set in Create): a connection lives on one
+  // of them, so its handlers never run concurrently and need no strand; the acceptor lives on the first.
+  std::vector<std::unique_ptr<asio::io_context>> iocs;
+  size_t next_ioc = 0;
+  std::optional<tcp::acceptor> acceptor;
   std::unique_ptr<Router> router;
   std::vector<std::thread> threads;
   std::mutex sessions_mu;
@@ -62,12 +69,14 @@ struct HttpServer::Impl {
 
 Awaitable<void> HttpServer::Impl::Accept() {
   while (!stats->stopping.load()) {
-    auto [ec, sock] = co_await acceptor.async_accept(asio::make_strand(ioc), as_tuple(use_awaitable));
+    // Connections are dealt to the threads' contexts in turn.
+    asio::io_context& home = *iocs[next_ioc++ % iocs.size()];
+    auto [ec, sock] = co_await acceptor->async_accept(home, as_tuple(use_awaitable));
     if (ec) {
       if (ec == asio::error::operation_aborted || stats->stopping.load()) co_return;
       spdlog::warn("accept failed: {}", ec.message());
       // Out of file descriptors and the like: back off briefly instead of spinning.
-      asio::steady_timer t(ioc, std::chrono::milliseconds(50));
+      asio::steady_timer t(*iocs[0], std::chrono::milliseconds(50));
       co_await t.async_wait(as_tuple(use_awaitable));
       continue;
     }
@@ -151,6 +160,11 @@ Awaitable<void> HttpServer::Impl::Serve(std::shared_ptr<Session> s) {
       if (cec) break;
     }
     stream.expires_after(std::chrono::seconds(cfg.request_timeout_s));
+    // Room for the whole body at once: agent requests are 36-60 KB, and read in the buffer's default
+    // steps they cost a dozen reads (each arming the timeout timer) instead of one or two.
+    if (auto len = parser.content_length(); len && *len > buffer.capacity() - buffer.size()) {
+      buffer.reserve(buffer.size() + static_cast<size_t>(*len));
+    }
     auto [bec, bn] = co_await http::async_read(stream, buffer, parser, as_tuple(use_awaitable));
     (void)bn;
     if (bec) {
@@ -174,6 +188,8 @@ Awaitable<void> HttpServer::Impl::Serve(std::shared_ptr<Session> s) {
     stream.expires_never();
     bool keep = co_await router->Handle(req, stream);
     SetBusy(s, false);
+    // An idle keep-alive connection keeps no large buffer (thousands of idle agents' connections).
+    if (buffer.size() == 0 && buffer.capacity() > kIdleBufferBytes) buffer.shrink_to_fit();
     if (!keep) break;
   }
   beast::error_code ignored;
@@ -196,21 +212,30 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Create(RouterDeps deps) 
   auto addr = asio::ip::make_address(hp->host, ec);
   if (ec) return absl::InvalidArgumentError("GATEWAY_LISTEN: bad address \"" + hp->host + "\"");
   tcp::endpoint ep(addr, hp->port);
-  impl->acceptor.open(ep.protocol(), ec);
-  if (!ec) impl->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec) impl->acceptor.bind(ep, ec);
-  if (!ec) impl->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  int threads = std::max(1, impl->config->threads);
+  for (int i = 0; i < threads; ++i) impl->iocs.push_back(std::make_unique<asio::io_context>(1));
+  impl->acceptor.emplace(*impl->iocs[0]);
+  auto& acceptor = *impl->acceptor;
+  acceptor.open(ep.protocol(), ec);
+  if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor.bind(ep, ec);
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) return absl::UnavailableError("cannot listen on " + impl->config->listen + ": " + ec.message());
   impl->router = std::make_unique<Router>(std::move(deps));
   return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
 }
 
-int HttpServer::port() const { return impl_->acceptor.local_endpoint().port(); }
+int HttpServer::port() const { return impl_->acceptor->local_endpoint().port(); }
 
 void HttpServer::Start() {
-  asio::co_spawn(impl_->ioc, impl_->Accept(), asio::detached);
-  for (int i = 0; i < impl_->config->threads; ++i) {
-    impl_->threads.emplace_back([this] { impl_->ioc.run(); });
+  asio::co_spawn(*impl_->iocs[0], impl_->Accept(), asio::detached);
+  for (auto& ioc : impl_->iocs) {
+    asio::io_context* c = ioc.get();
+    impl_->threads.emplace_back([c] {
+      // Keep running while connections come and go; Shutdown stops the context.
+      auto guard = asio::make_work_guard(*c);
+      c->run();
+    });
   }
 }
 
@@ -218,9 +243,9 @@ void HttpServer::Shutdown() {
   auto& m = *impl_;
   if (m.stopped.exchange(true)) return;
   m.stats->stopping.store(true);
-  asio::post(m.ioc, [&m] {
+  asio::post(*m.iocs[0], [&m] {
     beast::error_code ec;
-    m.acceptor.close(ec);
+    m.acceptor->close(ec);
   });
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(m.config->shutdown_grace_s);
   // Close idle keep-alive connections now; busy ones close after their current answer.
@@ -258,7 +283,7 @@ void HttpServer::Shutdown() {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  m.ioc.stop();
+  for (auto& ioc : m.iocs) ioc->stop();
   for (auto& t : m.threads) {
     if (t.joinable()) t.join();
   }

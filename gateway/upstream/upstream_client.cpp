@@ -3,6 +3,10 @@
 #include <openssl/ssl.h>
 #include <spdlog/spdlog.h>
 
+#include <array>
+#include <cstdio>
+#include <span>
+
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/ssl.hpp>
 
@@ -90,6 +94,74 @@ Awaitable<bool> ReadHeldBody(Stream& up, beast::tcp_stream& up_tcp, beast::flat_
   co_return true;
 }
 
+// Writes the relayed answer to the client with its own HTTP/1.1 framing instead of Beast's
+// serializer: the head goes out together with the first piece of the body (one send for a whole small
+// answer instead of three), and each SSE event costs one gathered write of [size line, bytes, CRLF].
+class ClientWriter {
+ public:
+  ClientWriter(beast::tcp_stream& client, const GatewayConfig& cfg) : client_(client), cfg_(cfg) {}
+
+  // The answer's head (status line and fields of `res`); sent with the next Write.
+  void SetHead(const http::response_header<>& res, bool chunked) {
+    chunked_ = chunked;
+    head_.clear();
+    head_.reserve(256);
+    head_ += "HTTP/1.1 ";
+    head_ += std::to_string(res.result_int());
+    head_ += ' ';
+    std::string_view reason(res.reason().data(), res.reason().size());
+    if (reason.empty()) {
+      auto r = http::obsolete_reason(res.result());
+      reason = std::string_view(r.data(), r.size());
+    }
+    head_ += reason;
+    head_ += "\r\n";
+    for (const auto& f : res) {
+      head_.append(f.name_string().data(), f.name_string().size());
+      head_ += ": ";
+      head_.append(f.value().data(), f.value().size());
+      head_ += "\r\n";
+    }
+    head_ += "\r\n";
+    head_pending_ = true;
+  }
+  bool head_pending() const { return head_pending_; }
+
+  // Sends the pending head (if any), `piece` (framed as a chunk when chunked) and, if `final`, the
+  // chunked body's terminator — in one gathered write.
+  Awaitable<beast::error_code> Write(std::string_view piece, bool final) {
+    std::array<asio::const_buffer, 5> bufs;
+    size_t n = 0;
+    if (head_pending_) bufs[n++] = asio::buffer(head_);
+    char size_line[24];
+    if (!piece.empty()) {
+      if (chunked_) {
+        int len = std::snprintf(size_line, sizeof size_line, "%zx\r\n", piece.size());
+        bufs[n++] = asio::buffer(size_line, static_cast<size_t>(len));
+        bufs[n++] = asio::buffer(piece.data(), piece.size());
+        bufs[n++] = asio::buffer("\r\n", 2);
+      } else {
+        bufs[n++] = asio::buffer(piece.data(), piece.size());
+      }
+    }
+    if (final && chunked_) bufs[n++] = asio::buffer("0\r\n\r\n", 5);
+    if (n == 0) co_return beast::error_code{};
+    head_pending_ = false;
+    client_.expires_after(std::chrono::seconds(cfg_.upstream_timeout_s));
+    auto [ec, written] = co_await asio::async_write(client_, std::span<const asio::const_buffer>(bufs.data(), n),
+                                                    as_tuple(use_awaitable));
+    (void)written;
+    co_return ec;
+  }
+
+ private:
+  beast::tcp_stream& client_;
+  const GatewayConfig& cfg_;
+  std::string head_;
+  bool head_pending_ = false;
+  bool chunked_ = false;
+};
+
 template <class Stream>
 Awaitable<RelayResult> Relay(Stream& up, beast::tcp_stream& up_tcp, beast::flat_buffer& up_buf, char* buf,
                              size_t buf_size, Request& req,
@@ -175,23 +247,24 @@ Awaitable<RelayResult> Relay(Stream& up, beast::tcp_stream& up_tcp, beast::flat_
     for (const auto& [name, value] : *options.extra_headers) res.set(name, value);
   }
   res.keep_alive(keep_alive);
-  res.body().data = nullptr;
-  res.body().size = 0;
-  res.body().more = has_body;
+  const bool chunked = res.chunked();
 
-  http::response_serializer<http::buffer_body> sr{res};
-  client.expires_after(std::chrono::seconds(cfg.upstream_timeout_s));
-  auto [hwec, hwn] = co_await http::async_write_header(client, sr, as_tuple(use_awaitable));
-  (void)hwn;
-  if (hwec) {
-    if (observer != nullptr) observer->OnEnd(false);
-    r.outcome = RelayResult::Outcome::kClientGone;
-    r.error = "writing to client: " + hwec.message();
-    co_return r;
+  ClientWriter out_writer(client, cfg);
+  out_writer.SetHead(res.base(), chunked);
+  // The head waits for the first piece of the body only when that piece is already here (a small
+  // answer read whole with its head); otherwise it goes now, so a stream's head is never held back.
+  if (up_buf.size() == 0 && !p.is_done()) {
+    auto hwec = co_await out_writer.Write({}, false);
+    if (hwec) {
+      if (observer != nullptr) observer->OnEnd(false);
+      r.outcome = RelayResult::Outcome::kClientGone;
+      r.error = "writing to client: " + hwec.message();
+      co_return r;
+    }
   }
 
   bool ended = false;
-  while (!p.is_done()) {
+  while (has_body && !p.is_done()) {
     auto [rec, got] = co_await ReadBodyPiece(up, up_tcp, up_buf, p, buf, buf_size, cfg);
     if (rec) {
       r.outcome = RelayResult::Outcome::kUpstreamCut;
@@ -200,11 +273,9 @@ Awaitable<RelayResult> Relay(Stream& up, beast::tcp_stream& up_tcp, beast::flat_
       if (!tail.empty()) {
         // The observer ends the body itself (a converted stream's error event): send it as a
         // well-formed end so the client reads the error rather than a broken transfer.
-        res.body().data = const_cast<char*>(tail.data());
-        res.body().size = tail.size();
-        res.body().more = false;
-        client.expires_after(std::chrono::seconds(cfg.upstream_timeout_s));
-        co_await http::async_write(client, sr, as_tuple(use_awaitable));
+        co_await out_writer.Write(tail, true);
+      } else if (out_writer.head_pending()) {
+        co_await out_writer.Write({}, false);  // the client sees the cut after the head
       }
       co_return r;  // the client connection is closed by the caller
     }
@@ -227,49 +298,25 @@ Awaitable<RelayResult> Relay(Stream& up, beast::tcp_stream& up_tcp, beast::flat_
       ended = true;
       if (before_complete != nullptr && *before_complete) co_await (*before_complete)();
     }
-    if (out.empty()) continue;
-    res.body().data = const_cast<char*>(out.data());
-    res.body().size = out.size();
-    res.body().more = true;
-    client.expires_after(std::chrono::seconds(cfg.upstream_timeout_s));
-    auto [cec, cn] = co_await http::async_write(client, sr, as_tuple(use_awaitable));
-    (void)cn;
-    if (cec == http::error::need_buffer) cec = {};
+    if (out.empty() && !last) continue;
+    auto cec = co_await out_writer.Write(out, last);
     if (cec) {
       r.outcome = RelayResult::Outcome::kClientGone;
       r.error = "writing to client: " + cec.message();
       if (observer != nullptr) observer->OnEnd(false);
       co_return r;  // the upstream connection is dropped, which cancels the upstream request
     }
+    if (last) break;
   }
-  std::string_view tail;
   if (!ended) {
+    // No body (or it ended before the loop): the observer's tail and the terminator still go.
+    std::string_view tail;
     if (observer != nullptr) tail = observer->OnEnd(true);
     if (before_complete != nullptr && *before_complete) co_await (*before_complete)();
-  }
-  if (!tail.empty()) {
-    res.body().data = const_cast<char*>(tail.data());
-    res.body().size = tail.size();
-    res.body().more = true;
-    auto [tec, tn] = co_await http::async_write(client, sr, as_tuple(use_awaitable));
-    (void)tn;
-    if (tec == http::error::need_buffer) tec = {};
+    auto tec = co_await out_writer.Write(tail, has_body || rewrite);
     if (tec) {
       r.outcome = RelayResult::Outcome::kClientGone;
       r.error = "writing to client: " + tec.message();
-      co_return r;
-    }
-  }
-  if (has_body || rewrite) {
-    res.body().data = nullptr;
-    res.body().size = 0;
-    res.body().more = false;
-    auto [fec, fn] = co_await http::async_write(client, sr, as_tuple(use_awaitable));
-    (void)fn;
-    if (fec == http::error::need_buffer) fec = {};
-    if (fec) {
-      r.outcome = RelayResult::Outcome::kClientGone;
-      r.error = "writing to client: " + fec.message();
       co_return r;
     }
   }
@@ -370,7 +417,10 @@ Awaitable<std::unique_ptr<UpstreamClient::Conn>> UpstreamClient::Connect(const U
 
 Awaitable<RelayResult> UpstreamClient::Forward(const Url& url, Request& req, beast::tcp_stream& client,
                                                bool keep_alive, const RelayOptions& options) {
-  const std::string key = PoolKey(url);
+  // Pooled per event loop: a connection is reused only on the loop (thread) whose reactor it is
+  // registered with, so no strand is needed around it.
+  auto& loop = asio::query(co_await asio::this_coro::executor, asio::execution::context);
+  const std::string key = PoolKey(url) + "#" + std::to_string(reinterpret_cast<uintptr_t>(&loop));
   req.version(11);
   req.keep_alive(true);
   req.prepare_payload();

@@ -1,26 +1,29 @@
 #include "gateway/usage/usage_meter.h"
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
+#include <optional>
 
 #include "gateway/convert/json_scan.h"
 
 namespace luna::gateway {
-
-using json = nlohmann::json;
 
 namespace {
 
 std::string_view SpanText(std::string_view text, const JsonSpan& s) { return text.substr(s.begin, s.end - s.begin); }
 
 // The value of `key` inside the JSON object `obj` when it is an integer (a negative count, which no
-// honest upstream sends, reads as 0 so the ledger never goes backwards).
-bool ReadInt(const json& obj, const char* key, int64_t* out) {
-  auto it = obj.find(key);
-  if (it == obj.end() || !it->is_number_integer()) return false;
-  *out = std::max<int64_t>(0, it->get<int64_t>());
+// honest upstream sends, reads as 0 so the ledger never goes backwards). Read with the top-level
+// scanner: the usage object is small, and a DOM per answer cost more than the rest of the request.
+bool ReadInt(std::string_view obj, std::string_view key, int64_t* out) {
+  auto v = TopLevelInt64(obj, key);
+  if (!v) return false;
+  *out = std::max<int64_t>(0, *v);
   return true;
+}
+
+bool IsObject(std::string_view text) {
+  size_t i = text.find_first_not_of(" \t\r\n");
+  return i != std::string_view::npos && text[i] == '{';
 }
 
 }  // namespace
@@ -47,22 +50,31 @@ void UsageMeter::Feed(std::string_view bytes) {
 void UsageMeter::Finish() {
   if (streaming_ || body_overflow_ || body_.empty()) return;
   std::string_view body = body_;
-  if (auto model = TopLevelString(body, "model")) served_model_ = std::string(*model);
-  if (auto u = FindTopLevelMember(body, "usage")) {
+  // One pass over the body: the model, the usage, and whether the body is whole.
+  std::optional<JsonSpan> model, usage;
+  complete_ = ScanTopLevelMembers(body, [&](std::string_view key, JsonSpan v) {
+    if (key == "model") model = v;
+    if (key == "usage") usage = v;
+    return true;
+  });
+  if (model) {
+    if (auto m = StringAt(body, *model)) served_model_ = std::string(*m);
+  }
+  if (usage) {
     if (format_ == WireFormat::kAnthropic) {
-      ReadAnthropicUsage(SpanText(body, *u), true);
+      ReadAnthropicUsage(SpanText(body, *usage), true);
     } else {
-      ReadOpenAIUsage(SpanText(body, *u));
+      ReadOpenAIUsage(SpanText(body, *usage));
     }
   }
-  complete_ = json::accept(body);
 }
 
 void UsageMeter::OnEvent(const SseEvent& ev) {
   std::string_view data = ev.data;
   if (format_ == WireFormat::kAnthropic) {
     // Dispatch on the JSON "type" (the event: line says the same; some relays drop it).
-    auto type = TopLevelString(data, "type");
+    // "type" leads Anthropic's events: stop there, so the many content deltas cost a few bytes each.
+    auto type = FirstTopLevelString(data, "type");
     if (!type) return;
     if (*type == "message_start") {
       if (auto msg = FindTopLevelMember(data, "message")) {
@@ -92,8 +104,8 @@ void UsageMeter::OnEvent(const SseEvent& ev) {
 }
 
 void UsageMeter::ReadAnthropicUsage(std::string_view usage_json, bool replace_all) {
-  json u = json::parse(usage_json, nullptr, false);
-  if (!u.is_object()) return;
+  std::string_view u = usage_json;
+  if (!IsObject(u)) return;
   UsageCounts next = replace_all ? UsageCounts{} : usage_;
   bool any = false;
   any |= ReadInt(u, "input_tokens", &next.input_tokens);
@@ -107,15 +119,16 @@ void UsageMeter::ReadAnthropicUsage(std::string_view usage_json, bool replace_al
 }
 
 void UsageMeter::ReadOpenAIUsage(std::string_view usage_json) {
-  json u = json::parse(usage_json, nullptr, false);
-  if (!u.is_object()) return;
+  std::string_view u = usage_json;
+  if (!IsObject(u)) return;
   int64_t prompt = 0, completion = 0, cached = 0, cache_write = 0;
   bool any = ReadInt(u, "prompt_tokens", &prompt);
   any |= ReadInt(u, "completion_tokens", &completion);
   if (!any) return;
-  if (auto d = u.find("prompt_tokens_details"); d != u.end() && d->is_object()) {
-    ReadInt(*d, "cached_tokens", &cached);
-    ReadInt(*d, "cache_write_tokens", &cache_write);
+  if (auto d = FindTopLevelMember(u, "prompt_tokens_details")) {
+    std::string_view details = SpanText(u, *d);
+    ReadInt(details, "cached_tokens", &cached);
+    ReadInt(details, "cache_write_tokens", &cache_write);
   }
   // DeepSeek reports its cache hits apart.
   if (cached == 0) ReadInt(u, "prompt_cache_hit_tokens", &cached);

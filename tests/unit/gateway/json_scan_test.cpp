@@ -60,3 +60,33 @@ TEST(JsonScanSpliceTest, Int64AndReplace) {
 
 }  // namespace
 }  // namespace luna::gateway
+
+namespace luna::gateway {
+namespace {
+
+// The single-pass walk: every member in order, and "whole" only for an object that closes with
+// nothing but whitespace after it — every truncation of a body reads as not whole.
+TEST(JsonScanWalkTest, MembersInOrderAndWholeness) {
+  const std::string body = R"( {"id":"m1","content":[{"type":"text","text":"a \"quoted\" } brace"}],"usage":{"input_tokens":3}} )";
+  std::vector<std::string> keys;
+  EXPECT_TRUE(ScanTopLevelMembers(body, [&](std::string_view k, JsonSpan) { keys.emplace_back(k); return true; }));
+  EXPECT_EQ(keys, (std::vector<std::string>{"id", "content", "usage"}));
+  for (size_t cut = 0; cut + 1 < body.size(); ++cut) {
+    if (body.find_first_not_of(' ', cut) == std::string::npos) break;
+    std::string_view part(body.data(), cut);
+    if (part.find_last_not_of(' ') == body.find_last_not_of(' ')) continue;  // only trailing spaces cut
+    EXPECT_FALSE(ScanTopLevelMembers(part, [](std::string_view, JsonSpan) { return true; })) << "cut at " << cut;
+  }
+  EXPECT_TRUE(ScanTopLevelMembers("{}", [](std::string_view, JsonSpan) { return true; }));
+  EXPECT_FALSE(ScanTopLevelMembers("{} x", [](std::string_view, JsonSpan) { return true; }));
+  EXPECT_FALSE(ScanTopLevelMembers("[1]", [](std::string_view, JsonSpan) { return true; }));
+  EXPECT_FALSE(ScanTopLevelMembers(R"({"a":1,})", [](std::string_view, JsonSpan) { return true; }));
+  // Stopping early reports the walk as not whole.
+  EXPECT_FALSE(ScanTopLevelMembers(body, [](std::string_view, JsonSpan) { return false; }));
+  EXPECT_EQ(FirstTopLevelString(R"({"type":"a","x":{"type":"n"},"type":"b"})", "type"), "a");
+  EXPECT_EQ(FirstTopLevelString(R"({"x":1,"type":"c")", "type"), "c");  // found before the cut
+  EXPECT_EQ(FirstTopLevelString(R"({"x":1})", "type"), std::nullopt);
+}
+
+}  // namespace
+}  // namespace luna::gateway

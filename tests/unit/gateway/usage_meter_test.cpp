@@ -101,6 +101,28 @@ TEST(UsageMeterTest, NonStreamingBodies) {
   EXPECT_EQ(n.usage().input_tokens, 20);
   EXPECT_EQ(n.usage().cache_read_tokens, 10);
   EXPECT_EQ(n.usage().output_tokens, 7);
+
+  // OpenAI's cached tokens sit one level down; a body cut short keeps its counts but is not complete.
+  std::string d = R"({"model":"gpt-z","usage":{"prompt_tokens":50,"completion_tokens":2,)"
+                  R"("prompt_tokens_details":{"cached_tokens":40,"cache_write_tokens":4}},"choices":[)";
+  UsageMeter c(WireFormat::kOpenAI, false);
+  c.Feed(d);
+  c.Finish();
+  EXPECT_FALSE(c.complete());
+  EXPECT_TRUE(c.saw_usage());
+  EXPECT_EQ(c.served_model(), "gpt-z");
+  EXPECT_EQ(c.usage().input_tokens, 6);
+  EXPECT_EQ(c.usage().cache_read_tokens, 40);
+  EXPECT_EQ(c.usage().cache_write_tokens, 4);
+
+  // Negative counts read as zero; a model name with escapes is not taken.
+  UsageMeter neg(WireFormat::kAnthropic, false);
+  neg.Feed(R"({"model":"a\"b","usage":{"input_tokens":-5,"output_tokens":9}})");
+  neg.Finish();
+  EXPECT_TRUE(neg.complete());
+  EXPECT_EQ(neg.served_model(), "");
+  EXPECT_EQ(neg.usage().input_tokens, 0);
+  EXPECT_EQ(neg.usage().output_tokens, 9);
 }
 
 // Garbage does not crash the meter and yields no usage.
