@@ -14,7 +14,8 @@
 #
 # Environment: BENCH_RATE (open-loop rate, default 1000 req/s), BENCH_CONNECTIONS (wrk connections,
 # default 64), BENCH_WRK_THREADS (default 2), BENCH_GATEWAY_THREADS (GATEWAY_THREADS, default 1),
-# BENCH_FAKE_THREADS (fake upstream threads, default 2), LUNA_BUILD_JOBS (default 2).
+# BENCH_FAKE_THREADS (fake upstream threads, default 2), BENCH_SSE_INTERVAL_MS (pace of the streams in
+# the latency phase, default 1), LUNA_BUILD_JOBS (default 2).
 # See bench/README.md for what each figure means.
 set -euo pipefail
 
@@ -37,7 +38,7 @@ while [[ $# -gt 0 ]]; do
       [[ $# -ge 2 ]] || { echo "bench/run.sh: --out needs a file" >&2; exit 2; }
       out="$2"
       shift ;;
-    -h|--help) sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench/run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -56,6 +57,7 @@ wrk_threads="${BENCH_WRK_THREADS:-2}"
 gw_threads="${BENCH_GATEWAY_THREADS:-1}"
 fake_threads="${BENCH_FAKE_THREADS:-2}"
 sse_events=100
+sse_interval_ms="${BENCH_SSE_INTERVAL_MS:-1}"
 
 log() { echo "bench: $*" >&2; }
 
@@ -189,11 +191,16 @@ client_key=$(curl -sf --max-time 5 -X POST "$gw/admin/keys" -H "x-api-key: $admi
 # traffic from straight traffic without a reset.
 text=$(printf 'Token%.0s ' $(seq $((sse_events * 2))))
 per_request_input=1200
-behaviour=$(jq -cn --arg t "$text" --argjson e "$sse_events" --argjson in "$per_request_input" \
-  '{events: $e, text: $t, usage: {input_tokens: $in, output_tokens: 345, cache_read_input_tokens: 5000, cache_creation_input_tokens: 67}}')
-for m in bench-sonnet bench-haiku bench-opus bench-direct; do
-  curl -sf --max-time 5 -X POST "$up/_control/models/$m" -H 'content-type: application/json' -d "$behaviour" >/dev/null
-done
+set_behaviour() {  # interval between SSE events in ms
+  local behaviour
+  behaviour=$(jq -cn --arg t "$text" --argjson e "$sse_events" --argjson in "$per_request_input" --argjson iv "$1" \
+    '{events: $e, text: $t, interval_ms: $iv,
+      usage: {input_tokens: $in, output_tokens: 345, cache_read_input_tokens: 5000, cache_creation_input_tokens: 67}}')
+  for m in bench-sonnet bench-haiku bench-opus bench-direct; do
+    curl -sf --max-time 5 -X POST "$up/_control/models/$m" -H 'content-type: application/json' -d "$behaviour" >/dev/null
+  done
+}
+set_behaviour 0
 
 # Request bodies (same size straight and through: the model names have the same length).
 declare -A bytes=([200B]=200 [10KB]=10240 [60KB]=61440 [sse]=200)
@@ -395,8 +402,12 @@ log "measuring: throughput ${tp_s}s at $conns connections; latency ${lat_s}s (+$
 for p in 200B 10KB 60KB sse; do
   # Latency first (straight then through, back to back: a paired difference), then throughput.
   if [[ $p == sse ]]; then
+    # Paced like a model writing (an event every BENCH_SSE_INTERVAL_MS): a burst of 100 events keeps
+    # both cores busy, and time to first byte would then measure the scheduler, not the gateway.
+    set_behaviour "$sse_interval_ms"
     run_loadgen "$p" straight "$fake_port" latency "$sse_rate"
     run_loadgen "$p" gateway "$gw_port" latency "$sse_rate"
+    set_behaviour 0  # the throughput phase relays bursts: the cost per event
   else
     run_loadgen "$p" straight "$fake_port" latency "$rate"
     run_loadgen "$p" gateway "$gw_port" latency "$rate"
@@ -443,7 +454,7 @@ mkdir -p "$(dirname "$out")"
 jq -s --argjson usage "$usage_check" --argjson memory "$memory" --argjson machine "$machine" \
   --arg commit "$commit${dirty:+-dirty}" --arg date "$(date -u +%FT%TZ)" --argjson quick "$quick" \
   --argjson rate "$rate" --argjson low "$low_rate" --argjson sser "$sse_rate" --argjson conns "$conns" --argjson tp "$tp_s" --argjson lat "$lat_s" \
-  --argjson gwt "$gw_threads" --argjson ft "$fake_threads" --argjson ev "$sse_events" '
+  --argjson gwt "$gw_threads" --argjson ft "$fake_threads" --argjson ev "$sse_events" --argjson siv "$sse_interval_ms" '
   def r1: if . == null then null else (. * 10 | round / 10) end;
   def d($a; $b): if $a == null or $b == null then null else (($a - $b) * 10 | round / 10) end;
   def le($x; $lim): if $x == null then false else $x <= $lim end;
@@ -451,7 +462,7 @@ jq -s --argjson usage "$usage_check" --argjson memory "$memory" --argjson machin
   . as $all
   | {date: $date, commit: $commit, quick: ($quick == 1), machine: $machine,
      settings: {open_loop_rate: $rate, open_loop_low_rate: $low, sse_rate: $sser, wrk_connections: $conns, throughput_seconds: $tp, latency_seconds: $lat,
-                gateway_threads: $gwt, fake_upstream_threads: $ft, sse_events: $ev,
+                gateway_threads: $gwt, fake_upstream_threads: $ft, sse_events: $ev, sse_interval_ms_latency: $siv,
                 payload_bytes: {"200B": 200, "10KB": 10240, "60KB": 61440, "sse": 200}},
      payloads: ([ "200B", "10KB", "60KB", "sse" ] | map(. as $p
        | ($all | find($p; "straight"; "throughput")) as $ts | ($all | find($p; "gateway"; "throughput")) as $tg

@@ -14,7 +14,7 @@ jq -r '
   | "Luna end-to-end benchmark  \($r.date)  commit \($r.commit)\(if $r.quick then "  (QUICK)" else "" end)",
     "machine: \($r.machine.cpu), \($r.machine.cores) cores, kernel \($r.machine.kernel), load at end \($r.machine.loadavg_at_end)",
     "settings: wrk \($r.settings.wrk_connections) connections x \($r.settings.throughput_seconds) s; open loop \($r.settings.open_loop_rate) and \($r.settings.open_loop_low_rate) req/s (streams \($r.settings.sse_rate)/s) x \($r.settings.latency_seconds) s; gateway threads \($r.settings.gateway_threads); fake upstream threads \($r.settings.fake_upstream_threads)",
-    "payloads: 200B = one short message; 10KB, 60KB = OpenClaw-like (system blocks with cache_control, 12 tools, tool_use/tool_result); sse = 200 B request, answer of \($r.settings.sse_events) text deltas (\($r.settings.sse_events + 5) events)",
+    "payloads: 200B = one short message; 10KB, 60KB = OpenClaw-like (system blocks with cache_control, 12 tools, tool_use/tool_result); sse = 200 B request, answer of \($r.settings.sse_events) text deltas (\($r.settings.sse_events + 5) events; in the latency phase one every \($r.settings.sse_interval_ms_latency // 0) ms, in the throughput phase all at once)",
     "",
     "THROUGHPUT (wrk, closed loop, \($r.settings.wrk_connections) connections)",
     "\("payload"|lp(8))\("straight req/s"|rp(16))\("gateway req/s"|rp(16))\("ratio"|rp(8))\("wrk errors s/g"|rp(16))",

@@ -38,6 +38,8 @@ std::string PoolKey(const Url& u) { return (u.tls ? "https://" : "http://") + u.
 // connections after some seconds, and a write into a half-closed one costs a retry.
 constexpr auto kMaxIdle = std::chrono::seconds(30);
 
+constexpr size_t kReadBufferBytes = 16 * 1024;
+
 bool IsHopByHop(http::field f, std::string_view name) {
   switch (f) {
     case http::field::connection:
@@ -376,14 +378,26 @@ void UpstreamClient::GiveBack(const std::string& key, std::unique_ptr<Conn> conn
 Awaitable<std::unique_ptr<UpstreamClient::Conn>> UpstreamClient::Connect(const Url& url, std::string* error,
                                                                          bool* timed_out) {
   auto ex = co_await asio::this_coro::executor;
-  tcp::resolver resolver(ex);
-  auto [rec, results] =
-      co_await resolver.async_resolve(url.host, std::to_string(url.port), as_tuple(use_awaitable));
-  if (rec) {
-    *error = "cannot resolve " + url.host + ": " + rec.message();
-    co_return nullptr;
+  std::vector<tcp::endpoint> endpoints;
+  beast::error_code aec;
+  // An address needs no resolver (whose getaddrinfo runs on a thread of its own, a hop each way).
+  auto literal = asio::ip::make_address(url.host, aec);
+  if (!aec) {
+    endpoints.emplace_back(literal, url.port);
+  } else {
+    tcp::resolver resolver(ex);
+    auto [rec, results] =
+        co_await resolver.async_resolve(url.host, std::to_string(url.port), as_tuple(use_awaitable));
+    if (rec) {
+      *error = "cannot resolve " + url.host + ": " + rec.message();
+      co_return nullptr;
+    }
+    for (const auto& e : results) endpoints.push_back(e.endpoint());
   }
   auto conn = std::make_unique<Conn>();
+  // Read the answer in pieces of up to 16 KiB: Beast's default first read is 512 bytes, which cut SSE
+  // events into fragments (more reads, more client writes, events split across chunks).
+  conn->buffer.reserve(kReadBufferBytes);
   if (url.tls) {
     conn->tls = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(ex, *ssl_ctx_);
   } else {
@@ -391,7 +405,7 @@ Awaitable<std::unique_ptr<UpstreamClient::Conn>> UpstreamClient::Connect(const U
   }
   auto& tcp_stream = conn->tcp();
   tcp_stream.expires_after(std::chrono::milliseconds(config_->upstream_connect_timeout_ms));
-  auto [cec, ep] = co_await tcp_stream.async_connect(results, as_tuple(use_awaitable));
+  auto [cec, ep] = co_await tcp_stream.async_connect(endpoints, as_tuple(use_awaitable));
   (void)ep;
   if (cec) {
     *timed_out = cec == beast::error::timeout;

@@ -1,8 +1,11 @@
 #include "fake_router.h"
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <utility>
+
+#include "gateway/convert/json_scan.h"
 
 namespace luna::fake {
 namespace {
@@ -103,21 +106,41 @@ void FakeRouter::Completed(const ResponsePlan& plan) {
 }
 
 ResponsePlan FakeRouter::HandleModelCall(const IncomingRequest& request, Api api, uint64_t n) {
-  nlohmann::json body = nlohmann::json::parse(request.body, nullptr, /*allow_exceptions=*/false);
-  if (body.is_discarded() || !body.is_object()) {
-    return JsonAnswer(n, 400, ErrorBody(api, 400, "The request body is not a JSON object.", n));
-  }
   std::string model;
-  if (auto it = body.find("model"); it != body.end() && it->is_string())
-    model = it->get<std::string>();
   bool stream = false;
-  if (auto it = body.find("stream"); it != body.end() && it->is_boolean()) stream = it->get<bool>();
   bool include_usage = false;
-  if (auto it = body.find("stream_options"); it != body.end() && it->is_object()) {
-    auto usage = it->find("include_usage");
-    include_usage = usage != it->end() && usage->is_boolean() && usage->get<bool>();
+  if (state_.recording()) {
+    nlohmann::json body = nlohmann::json::parse(request.body, nullptr, /*allow_exceptions=*/false);
+    if (body.is_discarded() || !body.is_object()) {
+      return JsonAnswer(n, 400, ErrorBody(api, 400, "The request body is not a JSON object.", n));
+    }
+    if (auto it = body.find("model"); it != body.end() && it->is_string())
+      model = it->get<std::string>();
+    if (auto it = body.find("stream"); it != body.end() && it->is_boolean()) stream = it->get<bool>();
+    if (auto it = body.find("stream_options"); it != body.end() && it->is_object()) {
+      auto usage = it->find("include_usage");
+      include_usage = usage != it->end() && usage->is_boolean() && usage->get<bool>();
+    }
+  } else {
+    // Benchmarks (--no-record): one structural pass, no DOM (see CMakeLists.txt).
+    std::string_view text = request.body;
+    std::optional<luna::gateway::JsonSpan> m, s, o;
+    bool whole = luna::gateway::ScanTopLevelMembers(text, [&](std::string_view key, luna::gateway::JsonSpan v) {
+      if (key == "model") m = v;
+      else if (key == "stream") s = v;
+      else if (key == "stream_options") o = v;
+      return true;
+    });
+    if (!whole) return JsonAnswer(n, 400, ErrorBody(api, 400, "The request body is not a JSON object.", n));
+    if (m) {
+      if (auto v = luna::gateway::StringAt(text, *m)) model = std::string(*v);
+    }
+    if (s) stream = luna::gateway::BoolAt(text, *s).value_or(false);
+    if (o) {
+      include_usage =
+          luna::gateway::TopLevelBool(text.substr(o->begin, o->end - o->begin), "include_usage").value_or(false);
+    }
   }
-
   std::shared_ptr<const ModelBehaviour> b = state_.BehaviourFor(model);
   ResponsePlan plan;
   plan.number = n;

@@ -32,6 +32,7 @@ class FakeState {
 
   // `record` false keeps only the counters (--no-record), so benchmarks pay nothing per request.
   explicit FakeState(bool record) : record_(record) {}
+  bool recording() const { return record_; }
 
   // The number `<n>` of the next answer (request-id req_fake_<n>, msg_fake_<n>, ...). Never reset.
   uint64_t NextNumber() { return next_number_.fetch_add(1, std::memory_order_relaxed) + 1; }
