@@ -168,6 +168,8 @@ void RouteKeeper::RecordPoll(const std::string& provider, const absl::StatusOr<Q
 
 absl::StatusOr<uint64_t> RouteKeeper::Reload() {
   auto config = options_.load_config();
+  // Loading validates: a config that loads is put in force below.
+  if (options_.counters != nullptr) options_.counters->ConfigReloaded(config.ok());
   std::shared_ptr<const RouteTableData> table;
   uint64_t version;
   {
@@ -175,7 +177,6 @@ absl::StatusOr<uint64_t> RouteKeeper::Reload() {
     if (!config.ok()) {
       last_reload_error_ = std::string(config.status().message());
       spdlog::error("reload refused, the config in force stays: {}", last_reload_error_);
-      if (options_.counters != nullptr) options_.counters->ConfigReloaded(false);
       return config.status();
     }
     LogWarnings(*config);
@@ -191,7 +192,6 @@ absl::StatusOr<uint64_t> RouteKeeper::Reload() {
                  engine_.config()->tiers.size(), engine_.config()->providers.size(),
                  engine_.config()->enabled ? "enabled" : "disabled", version);
   }
-  if (options_.counters != nullptr) options_.counters->ConfigReloaded(true);
   Publish(std::move(table));
   if (config_listener_) config_listener_();
   return version;
