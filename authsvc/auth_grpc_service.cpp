@@ -196,6 +196,11 @@ void AuthGrpcService::UnregisterWatch(WatchKeysReactor* reactor) {
   watches_.erase(reactor);
 }
 
+size_t AuthGrpcService::active_watches() {
+  std::lock_guard lock(watches_mu_);
+  return watches_.size();
+}
+
 KeyManager* AuthGrpcService::ManagerOrStatus(absl::Status* status) const {
   KeyManager* m = manager_.load(std::memory_order_acquire);
   if (m == nullptr) *status = absl::UnavailableError("authsvc is starting: the keys file is not loaded yet");
@@ -216,6 +221,7 @@ grpc::ServerUnaryReactor* AuthGrpcService::ValidateKey(grpc::CallbackServerConte
   KeyManager* m = ManagerOrStatus(&status);
   if (m == nullptr) return FinishNow(ctx, status);
   auto found = m->FindByKey(request->key());
+  (found.has_value() ? validations_found_ : validations_not_found_).fetch_add(1, std::memory_order_relaxed);
   response->set_found(found.has_value());
   if (found.has_value()) ToRecord(*found, response->mutable_key());
   return FinishNow(ctx, absl::OkStatus());

@@ -26,6 +26,14 @@ class AuthGrpcService final : public luna::auth::v1::AuthService::CallbackServic
   ~AuthGrpcService() override;
 
   void AttachManager(KeyManager* manager);
+  // The manager, or null before AttachManager (any thread).
+  KeyManager* manager() const { return manager_.load(std::memory_order_acquire); }
+
+  // For metrics: open WatchKeys streams, and ValidateKey answers by whether the key was found.
+  size_t active_watches();
+  uint64_t validations(bool found) const {
+    return (found ? validations_found_ : validations_not_found_).load(std::memory_order_relaxed);
+  }
 
   // Ends every open WatchKeys stream with OK, and any opened later at once, so that the server's
   // Shutdown does not wait for them. Call before shutting the server down.
@@ -72,6 +80,8 @@ class AuthGrpcService final : public luna::auth::v1::AuthService::CallbackServic
   void UnregisterWatch(WatchKeysReactor* reactor);
 
   std::atomic<KeyManager*> manager_;
+  std::atomic<uint64_t> validations_found_{0};
+  std::atomic<uint64_t> validations_not_found_{0};
   // Runs the calls that write the keys file.
   SerialExecutor writer_;
 

@@ -76,7 +76,7 @@ absl::StatusOr<std::unique_ptr<KeyManager>> KeyManager::Create(KeyManagerOptions
     std::string key = "sk-admin-" + RandomBase64Url(kKeyRandomBytes);
     KeysState next = m->state_;
     next.admin_key_sha256 = Sha256Hex(key);
-    if (auto st = m->store_->Save(next); !st.ok()) {
+    if (auto st = m->Save(next); !st.ok()) {
       return absl::UnavailableError(absl::StrCat("cannot store the hash of a generated admin key: ", st.message()));
     }
     m->state_ = std::move(next);
@@ -97,6 +97,20 @@ std::optional<std::string> KeyManager::TakeGeneratedAdminKey() {
 size_t KeyManager::key_count() const {
   std::shared_lock lock(mu_);
   return state_.keys.size();
+}
+
+KeyManager::KeyCounts KeyManager::CountKeys() const {
+  std::shared_lock lock(mu_);
+  KeyCounts counts;
+  counts.total = state_.keys.size();
+  for (const KeyEntry& e : state_.keys) counts.enabled += e.enabled ? 1 : 0;
+  return counts;
+}
+
+absl::Status KeyManager::Save(const KeysState& next) {
+  absl::Status st = store_->Save(next);
+  (st.ok() ? keys_file_writes_ : keys_file_write_failures_).fetch_add(1, std::memory_order_relaxed);
+  return st;
 }
 
 absl::Status KeyManager::CheckAdminCredential(std::string_view credential) const {
@@ -159,7 +173,7 @@ void KeyManager::Reindex() {
 }
 
 absl::Status KeyManager::Commit(KeysState next, KeyChange change) {
-  if (auto st = store_->Save(next); !st.ok()) return st;
+  if (auto st = Save(next); !st.ok()) return st;
   std::unique_lock lock(mu_);
   state_ = std::move(next);
   Reindex();

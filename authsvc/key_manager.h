@@ -2,7 +2,9 @@
 // the admin credential, and telling watchers about every change. No gRPC types here.
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -73,6 +75,15 @@ class KeyManager {
   const std::string& keys_file() const { return store_->path(); }
   KeysFileFormat format_found() const { return store_->format_found(); }
   size_t key_count() const;
+  struct KeyCounts {
+    size_t total = 0;
+    size_t enabled = 0;
+  };
+  KeyCounts CountKeys() const;
+  // Writes of the keys file since start (each atomic: temporary file, fsync, rename, directory fsync)
+  // and writes that failed (the change was then refused).
+  uint64_t keys_file_writes() const { return keys_file_writes_.load(std::memory_order_relaxed); }
+  uint64_t keys_file_write_failures() const { return keys_file_write_failures_.load(std::memory_order_relaxed); }
 
   // OK for the admin key. UNAUTHENTICATED for an empty credential ("admin credential required") or
   // one that is no key at all ("invalid admin credential"); PERMISSION_DENIED for a client key
@@ -116,6 +127,8 @@ class KeyManager {
   // Writes `next`; on success makes it the live state and notifies. Requires write_mu_.
   absl::Status Commit(KeysState next, KeyChange change);
   absl::StatusOr<KeyEntry> SetEnabled(std::string_view ref, bool enabled);
+  // store_->Save, counted.
+  absl::Status Save(const KeysState& next);
 
   std::unique_ptr<KeyStore> store_;
   std::function<std::chrono::system_clock::time_point()> now_;
@@ -131,6 +144,9 @@ class KeyManager {
   std::unordered_map<std::string, size_t> index_by_id_;
   std::unordered_map<std::string, size_t> index_by_hash_;
   std::vector<KeySubscriber*> subscribers_;
+
+  std::atomic<uint64_t> keys_file_writes_{0};
+  std::atomic<uint64_t> keys_file_write_failures_{0};
 };
 
 }  // namespace luna::authsvc

@@ -3,8 +3,10 @@
 //   KEYS_FILE        the keys file (default ./keys.json; a missing file means no keys yet)
 //   AUTHSVC_LISTEN   host:port to serve gRPC on (default 0.0.0.0:8181; port 0 picks a free one)
 //   ADMIN_KEY        the admin key (optional; takes precedence over the one in the keys file)
+//   AUTHSVC_METRICS_LISTEN  host:port of GET /metrics and GET /health (default 0.0.0.0:8191; off = none)
 //
 //   --port-file PATH       after binding, write the bound port there (decimal text, atomically)
+//   --metrics-port-file PATH  after binding the metrics port, write it there (not written when off)
 //   --probe [host:port]    check the health of a running authsvc (default 127.0.0.1:8181); exit 0/1
 #include <spdlog/spdlog.h>
 
@@ -15,6 +17,7 @@
 #include <string>
 
 #include "authsvc/auth_grpc_service.h"
+#include "authsvc/auth_metrics.h"
 #include "authsvc/key_manager.h"
 #include "common/atomic_file.h"
 #include "common/env_config.h"
@@ -22,6 +25,7 @@
 #include "common/health_probe.h"
 #include "common/logging.h"
 #include "common/service_flags.h"
+#include "common/service_metrics.h"
 #include "common/signals.h"
 
 namespace {
@@ -31,8 +35,9 @@ constexpr int kShutdownGraceMs = 5000;
 
 void PrintUsage() {
   std::fprintf(stderr,
-               "usage: authsvc [--port-file PATH] | --probe [HOST:PORT]\n"
-               "environment: KEYS_FILE (./keys.json), AUTHSVC_LISTEN (0.0.0.0:8181), ADMIN_KEY (optional)\n");
+               "usage: authsvc [--port-file PATH] [--metrics-port-file PATH] | --probe [HOST:PORT]\n"
+               "environment: KEYS_FILE (./keys.json), AUTHSVC_LISTEN (0.0.0.0:8181), ADMIN_KEY (optional),\n"
+               "  AUTHSVC_METRICS_LISTEN (0.0.0.0:8191; off)\n");
 }
 
 }  // namespace
@@ -41,7 +46,7 @@ int main(int argc, char** argv) {
   luna::BlockStopSignals();
 
   luna::ServiceFlags flags;
-  if (!luna::ParseServiceFlags(argc, argv, "authsvc", "127.0.0.1:8181", &flags) || flags.help) {
+  if (!luna::ParseServiceFlags(argc, argv, "authsvc", "127.0.0.1:8181", &flags, true) || flags.help) {
     PrintUsage();
     return flags.help ? 0 : 2;
   }
@@ -60,23 +65,45 @@ int main(int argc, char** argv) {
     spdlog::error("{}", std::string(hp.status().message()));
     return 2;
   }
+  auto metrics_listen = luna::MetricsListenFromEnv("AUTHSVC_METRICS_LISTEN", "0.0.0.0:8191");
+  if (!metrics_listen.ok()) {
+    spdlog::error("{}", std::string(metrics_listen.status().message()));
+    return 2;
+  }
 
-  // Declared in this order so that they are destroyed in reverse: server, then service, then manager.
+  // Declared in this order so that they are destroyed in reverse: metrics endpoint, gRPC server, call
+  // counters, service, manager.
   std::unique_ptr<luna::authsvc::KeyManager> manager;
   luna::authsvc::AuthGrpcService service;
-  auto server = luna::GrpcServer::Start(listen, {&service}, luna::authsvc::AuthGrpcService::kHealthName);
+  luna::ServiceMetrics metrics("luna_authsvc", {luna::authsvc::kAuthServiceName});
+  auto server = luna::GrpcServer::Start(listen, {&service}, luna::authsvc::AuthGrpcService::kHealthName,
+                                        &metrics.calls());
   if (!server.ok()) {
     spdlog::error("{}", std::string(server.status().message()));
     return 1;
   }
   spdlog::info("gRPC listening on {} (port {}); not serving until the keys file is loaded", listen,
                (*server)->port());
+  luna::GrpcServer* grpc_server = server->get();
+  luna::MetricsHttpServer metrics_server({
+      .metrics = [&] { return luna::authsvc::RenderAuthMetrics(metrics, service, grpc_server->serving()); },
+      .serving = [grpc_server] { return grpc_server->serving(); },
+  });
+  if (auto st = luna::StartMetricsEndpoint(&metrics_server, *metrics_listen, "AUTHSVC_METRICS_LISTEN",
+                                           flags.metrics_port_file);
+      !st.ok()) {
+    spdlog::error("{}", std::string(st.message()));
+    metrics_server.Stop();
+    (*server)->Shutdown(0);
+    return 1;
+  }
 
   spdlog::info("loading keys file {}", options.keys_file);
   auto created = luna::authsvc::KeyManager::Create(options);
   if (!created.ok()) {
     spdlog::error("{}", std::string(created.status().message()));
     spdlog::error("refusing to start; the keys file was not changed");
+    metrics_server.Stop();
     (*server)->Shutdown(0);
     return 1;
   }
@@ -94,6 +121,7 @@ int main(int argc, char** argv) {
   if (!flags.port_file.empty()) {
     if (auto st = luna::WriteFileAtomically(flags.port_file, std::to_string((*server)->port()), 0644); !st.ok()) {
       spdlog::error("cannot write the port file: {}", std::string(st.message()));
+      metrics_server.Stop();
       service.BeginShutdown();
       (*server)->Shutdown(0);
       return 1;
@@ -103,6 +131,7 @@ int main(int argc, char** argv) {
 
   int sig = luna::WaitForStopSignal();
   spdlog::info("stopping on signal {}", sig);
+  metrics_server.Stop();
   service.BeginShutdown();
   (*server)->Shutdown(kShutdownGraceMs);
   spdlog::info("stopped");

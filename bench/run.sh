@@ -138,11 +138,12 @@ start fake "$fake_bin" --listen 127.0.0.1:0 --port-file "$work/fake.port" --thre
 fake_port=$(wait_port "$work/fake.port" fake)
 up="http://127.0.0.1:$fake_port"
 
-start authsvc KEYS_FILE="$work/keys.json" AUTHSVC_LISTEN=127.0.0.1:0 ADMIN_KEY="$admin_key" LOG_LEVEL=warn \
+start authsvc KEYS_FILE="$work/keys.json" AUTHSVC_LISTEN=127.0.0.1:0 AUTHSVC_METRICS_LISTEN=off ADMIN_KEY="$admin_key" LOG_LEVEL=warn \
   "$bdir/authsvc/authsvc" --port-file "$work/authsvc.port"
 auth_port=$(wait_port "$work/authsvc.port" authsvc)
 
-start usagesvc USAGE_DATA_DIR="$work/usage-data" USAGESVC_LISTEN=127.0.0.1:0 AUTHSVC_ADDR="127.0.0.1:$auth_port" \
+start usagesvc USAGE_DATA_DIR="$work/usage-data" USAGESVC_LISTEN=127.0.0.1:0 USAGESVC_METRICS_LISTEN=off \
+  AUTHSVC_ADDR="127.0.0.1:$auth_port" \
   LOG_LEVEL=warn "$bdir/usagesvc/usagesvc" --port-file "$work/usagesvc.port"
 usage_port=$(wait_port "$work/usagesvc.port" usagesvc)
 
@@ -155,7 +156,8 @@ cat >"$work/fallback.json" <<'EOF'
    {"name": "tertiary",  "model": "bench-opus",   "type": "upstream"}]}
 EOF
 start fallbacksvc FALLBACK_CONFIG="$work/fallback.json" FALLBACK_STATE_FILE="$work/fallback-state.json" \
-  FALLBACKSVC_LISTEN=127.0.0.1:0 UPSTREAM_URL="$up" AUTHSVC_ADDR="127.0.0.1:$auth_port" LOG_LEVEL=warn \
+  FALLBACKSVC_LISTEN=127.0.0.1:0 FALLBACKSVC_METRICS_LISTEN=off UPSTREAM_URL="$up" AUTHSVC_ADDR="127.0.0.1:$auth_port" \
+  LOG_LEVEL=warn \
   "$bdir/fallbacksvc/fallbacksvc" --port-file "$work/fallbacksvc.port"
 fb_port=$(wait_port "$work/fallbacksvc.port" fallbacksvc)
 

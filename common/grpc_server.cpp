@@ -9,7 +9,8 @@ namespace luna {
 
 absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const std::string& listen,
                                                               const std::vector<grpc::Service*>& services,
-                                                              const std::string& health_name) {
+                                                              const std::string& health_name,
+                                                              GrpcCallMetrics* call_metrics) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -23,6 +24,11 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const std::string&
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
   for (auto* svc : services) builder.RegisterService(svc);
+  if (call_metrics != nullptr) {
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+    interceptors.push_back(call_metrics->InterceptorFactory());
+    builder.experimental().SetInterceptorCreators(std::move(interceptors));
+  }
   s->server_ = builder.BuildAndStart();
   if (!s->server_ || s->port_ == 0) {
     return absl::UnavailableError("cannot listen for gRPC on " + listen);
@@ -34,6 +40,7 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const std::string&
 GrpcServer::~GrpcServer() { Shutdown(0); }
 
 void GrpcServer::SetServing(bool serving) {
+  serving_.store(serving, std::memory_order_release);
   auto* health = server_->GetHealthCheckService();
   if (health == nullptr) return;
   health->SetServingStatus(health_name_, serving);

@@ -16,12 +16,15 @@ chmod 700 "$state"
 export KEYS_FILE="${KEYS_FILE:-$state/keys.json}"
 export AUTHSVC_LISTEN="${AUTHSVC_LISTEN:-127.0.0.1:8181}"
 export AUTHSVC_ADDR="${AUTHSVC_ADDR:-${AUTHSVC_LISTEN/0.0.0.0/127.0.0.1}}"
+export AUTHSVC_METRICS_LISTEN="${AUTHSVC_METRICS_LISTEN:-127.0.0.1:8191}"
 export USAGESVC_LISTEN="${USAGESVC_LISTEN:-127.0.0.1:8182}"
 export USAGESVC_ADDR="${USAGESVC_ADDR:-${USAGESVC_LISTEN/0.0.0.0/127.0.0.1}}"
+export USAGESVC_METRICS_LISTEN="${USAGESVC_METRICS_LISTEN:-127.0.0.1:8192}"
 export USAGE_DATA_DIR="${USAGE_DATA_DIR:-$state/usage}"
 export USAGE_SPOOL_FILE="${USAGE_SPOOL_FILE:-$state/usage-spool.log}"
 export FALLBACKSVC_LISTEN="${FALLBACKSVC_LISTEN:-127.0.0.1:8183}"
 export FALLBACKSVC_ADDR="${FALLBACKSVC_ADDR:-${FALLBACKSVC_LISTEN/0.0.0.0/127.0.0.1}}"
+export FALLBACKSVC_METRICS_LISTEN="${FALLBACKSVC_METRICS_LISTEN:-127.0.0.1:8193}"
 # The old proxy's fallback.json works as it is; without one, fallback is off until one is created
 # and reloaded (SIGHUP or POST /admin/fallback/reload).
 export FALLBACK_CONFIG="${FALLBACK_CONFIG:-$state/fallback.json}"
@@ -70,6 +73,7 @@ wait_healthy fallbacksvc "$!" "$build_dir/fallbacksvc/fallbacksvc" --probe "$FAL
 pids+=($!)
 echo "run: gateway on $GATEWAY_LISTEN -> $UPSTREAM_URL; authsvc on $AUTHSVC_LISTEN;" \
   "usagesvc on $USAGESVC_LISTEN; fallbacksvc on $FALLBACKSVC_LISTEN ($FALLBACK_CONFIG);" \
+  "services' /metrics on $AUTHSVC_METRICS_LISTEN, $USAGESVC_METRICS_LISTEN, $FALLBACKSVC_METRICS_LISTEN;" \
   "state in $state (Ctrl-C stops)" >&2
 # Return when any of them exits (or on Ctrl-C through the trap).
 wait -n "${pids[@]}" || true

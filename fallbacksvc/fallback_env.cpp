@@ -1,6 +1,7 @@
 #include "fallbacksvc/fallback_env.h"
 
 #include "common/env_config.h"
+#include "common/service_metrics.h"
 #include "fallbacksvc/http_url.h"
 
 namespace luna::fallbacksvc {
@@ -11,6 +12,9 @@ absl::StatusOr<FallbackEnv> FallbackEnv::FromEnv() {
   e.state_file = EnvString("FALLBACK_STATE_FILE", e.state_file);
   e.listen = EnvString("FALLBACKSVC_LISTEN", e.listen);
   if (auto hp = ParseHostPort(e.listen, "FALLBACKSVC_LISTEN"); !hp.ok()) return hp.status();
+  auto metrics = MetricsListenFromEnv("FALLBACKSVC_METRICS_LISTEN", "0.0.0.0:8193");
+  if (!metrics.ok()) return metrics.status();
+  e.metrics_listen = *metrics;
   e.upstream_url = EnvString("UPSTREAM_URL", e.upstream_url);
   if (auto url = ParseHttpUrl(e.upstream_url); !url.ok()) {
     return absl::InvalidArgumentError("UPSTREAM_URL: " + std::string(url.status().message()));

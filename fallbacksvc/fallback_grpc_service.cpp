@@ -196,6 +196,11 @@ void FallbackGrpcService::UnregisterWatch(WatchRoutesReactor* reactor) {
   watches_.erase(reactor);
 }
 
+size_t FallbackGrpcService::active_watches() {
+  std::lock_guard lock(watches_mu_);
+  return watches_.size();
+}
+
 grpc::ServerWriteReactor<pb::RouteTable>* FallbackGrpcService::WatchRoutes(grpc::CallbackServerContext* ctx,
                                                                            const pb::WatchRoutesRequest* request) {
   auto* reactor = new WatchRoutesReactor(this, keeper_, Printable(request->gateway_id()), ctx->peer());

@@ -35,6 +35,9 @@ class FallbackGrpcService final : public luna::fallback::v1::FallbackService::Ca
   // Shutdown does not wait for them. Call before shutting the server down.
   void BeginShutdown();
 
+  // Open WatchRoutes streams (for metrics).
+  size_t active_watches();
+
   grpc::ServerWriteReactor<luna::fallback::v1::RouteTable>* WatchRoutes(
       grpc::CallbackServerContext* ctx, const luna::fallback::v1::WatchRoutesRequest* request) override;
   grpc::ServerUnaryReactor* ReportOutcomes(grpc::CallbackServerContext* ctx,

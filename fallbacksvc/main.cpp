@@ -9,11 +9,13 @@
 //   UPSTREAM_API_KEY            sent as x-api-key to the default upstream's quota endpoint, if set
 //   AUTHSVC_ADDR                authsvc, for the admin check of GetStatus/ReloadConfig (127.0.0.1:8181)
 //   FALLBACK_HEALTH_TIMEOUT_MS  timeout of one quota poll (default 5000)
+//   FALLBACKSVC_METRICS_LISTEN  host:port of GET /metrics and GET /health (default 0.0.0.0:8193; off)
 //
 //   SIGHUP                 reload FALLBACK_CONFIG (a config that does not validate is refused, logged)
 //   SIGTERM, SIGINT        stop: end the watch streams, write the state file, exit 0
 //
 //   --port-file PATH       after binding, write the bound port there (decimal text, atomically)
+//   --metrics-port-file PATH  after binding the metrics port, write it there (not written when off)
 //   --probe [host:port]    check the health of a running fallbacksvc (default 127.0.0.1:8183); exit 0/1
 #include <spdlog/spdlog.h>
 
@@ -26,9 +28,11 @@
 #include "common/health_probe.h"
 #include "common/logging.h"
 #include "common/service_flags.h"
+#include "common/service_metrics.h"
 #include "common/signals.h"
 #include "fallbacksvc/fallback_env.h"
 #include "fallbacksvc/fallback_grpc_service.h"
+#include "fallbacksvc/fallback_metrics.h"
 #include "fallbacksvc/quota_poller.h"
 #include "fallbacksvc/route_keeper.h"
 
@@ -47,10 +51,11 @@ void ReloadOnHup() {
 
 void PrintUsage() {
   std::fprintf(stderr,
-               "usage: fallbacksvc [--port-file PATH] | --probe [HOST:PORT]\n"
+               "usage: fallbacksvc [--port-file PATH] [--metrics-port-file PATH] | --probe [HOST:PORT]\n"
                "environment: FALLBACK_CONFIG (./fallback.json), FALLBACK_STATE_FILE (./fallback-state.json),\n"
                "  FALLBACKSVC_LISTEN (0.0.0.0:8183), UPSTREAM_URL (http://127.0.0.1:8080), UPSTREAM_API_KEY,\n"
-               "  AUTHSVC_ADDR (127.0.0.1:8181), FALLBACK_HEALTH_TIMEOUT_MS (5000)\n"
+               "  AUTHSVC_ADDR (127.0.0.1:8181), FALLBACK_HEALTH_TIMEOUT_MS (5000),\n"
+               "  FALLBACKSVC_METRICS_LISTEN (0.0.0.0:8193; off)\n"
                "SIGHUP reloads FALLBACK_CONFIG.\n");
 }
 
@@ -60,7 +65,7 @@ int main(int argc, char** argv) {
   luna::BlockStopSignals();
 
   luna::ServiceFlags flags;
-  if (!luna::ParseServiceFlags(argc, argv, "fallbacksvc", "127.0.0.1:8183", &flags) || flags.help) {
+  if (!luna::ParseServiceFlags(argc, argv, "fallbacksvc", "127.0.0.1:8183", &flags, true) || flags.help) {
     PrintUsage();
     return flags.help ? 0 : 2;
   }
@@ -79,8 +84,11 @@ int main(int argc, char** argv) {
   }
 
   luna::fallbacksvc::ConfigContext context{env->config_path, env->upstream_url, luna::fallbacksvc::ProcessEnv};
+  // Outlives the keeper and the poller, which count into it.
+  luna::fallbacksvc::FallbackCounters counters;
   luna::fallbacksvc::RouteKeeper::Options options;
   options.state_file = env->state_file;
+  options.counters = &counters;
   options.load_config = [context] { return luna::fallbacksvc::LoadFallbackConfig(context); };
   spdlog::info("loading fallback config {} and state file {}", env->config_path, env->state_file);
   auto keeper = luna::fallbacksvc::RouteKeeper::Create(options);
@@ -97,24 +105,47 @@ int main(int argc, char** argv) {
                  config->extended ? "extended" : "old", table->version);
   }
 
-  // Declared in this order so that they are destroyed in reverse: server, service, poller, admin
-  // checker, keeper (which writes the state file last).
+  // Declared in this order so that they are destroyed in reverse: metrics endpoint, server, call
+  // counters, service, poller, admin checker, keeper (which writes the state file last), counters.
   luna::GrpcAdminChecker admin(grpc::CreateChannel(env->authsvc_addr, grpc::InsecureChannelCredentials()));
   luna::fallbacksvc::QuotaPoller::Options poll_options;
   poll_options.timeout = std::chrono::milliseconds(env->health_timeout_ms);
   poll_options.upstream_api_key = env->upstream_api_key;
+  poll_options.counters = &counters;
   auto poller = std::make_unique<luna::fallbacksvc::QuotaPoller>(keeper->get(), poll_options);
   (*keeper)->SetConfigListener([p = poller.get()] { p->Wake(); });
   luna::fallbacksvc::FallbackGrpcService service(keeper->get(), &admin, env->config_path);
-  auto server = luna::GrpcServer::Start(env->listen, {&service}, luna::fallbacksvc::FallbackGrpcService::kHealthName);
+  luna::ServiceMetrics metrics("luna_fallbacksvc", {luna::fallbacksvc::kFallbackServiceName});
+  auto server = luna::GrpcServer::Start(env->listen, {&service}, luna::fallbacksvc::FallbackGrpcService::kHealthName,
+                                        &metrics.calls());
   if (!server.ok()) {
     spdlog::error("{}", std::string(server.status().message()));
+    return 1;
+  }
+  luna::GrpcServer* grpc_server = server->get();
+  luna::fallbacksvc::RouteKeeper* keeper_ptr = keeper->get();
+  luna::MetricsHttpServer metrics_server({
+      .metrics =
+          [&] {
+            return luna::fallbacksvc::RenderFallbackMetrics(metrics, counters, *keeper_ptr, service,
+                                                            grpc_server->serving());
+          },
+      .serving = [grpc_server] { return grpc_server->serving(); },
+  });
+  if (auto st = luna::StartMetricsEndpoint(&metrics_server, env->metrics_listen, "FALLBACKSVC_METRICS_LISTEN",
+                                           flags.metrics_port_file);
+      !st.ok()) {
+    spdlog::error("{}", std::string(st.message()));
+    metrics_server.Stop();
+    service.BeginShutdown();
+    (*server)->Shutdown(0);
     return 1;
   }
   (*server)->SetServing(true);
   if (!flags.port_file.empty()) {
     if (auto st = luna::WriteFileAtomically(flags.port_file, std::to_string((*server)->port()), 0644); !st.ok()) {
       spdlog::error("cannot write the port file: {}", std::string(st.message()));
+      metrics_server.Stop();
       service.BeginShutdown();
       (*server)->Shutdown(0);
       return 1;
@@ -125,6 +156,7 @@ int main(int argc, char** argv) {
   g_keeper = keeper->get();
   int sig = luna::WaitForStopSignal(ReloadOnHup);
   spdlog::info("stopping on signal {}", sig);
+  metrics_server.Stop();
   service.BeginShutdown();
   (*server)->Shutdown(kShutdownGraceMs);
   (*keeper)->SetConfigListener(nullptr);

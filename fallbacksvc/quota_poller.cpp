@@ -45,13 +45,18 @@ void QuotaPoller::PollOnce(const FallbackConfig& config) {
     }
     auto answer = options_.fetch(p.quota_url, HeadersFor(p, options_.upstream_api_key), options_.timeout);
     absl::StatusOr<QuotaDocument> document;
+    const char* result = "ok";
     if (!answer.ok()) {
       document = answer.status();
+      result = "unreachable";
     } else if (answer->status < 200 || answer->status > 299) {
       document = absl::UnavailableError("GET " + p.quota_url + ": HTTP " + std::to_string(answer->status));
+      result = "http_error";
     } else {
       document = ParseQuotaDocument(answer->body);
+      if (!document.ok()) result = "bad_document";
     }
+    if (options_.counters != nullptr) options_.counters->QuotaPolled(p.name, result);
     keeper_->RecordPoll(p.name, document);
   }
 }

@@ -27,6 +27,7 @@ class QuotaPoller {
     std::chrono::milliseconds timeout{5000};  // per request
     std::string upstream_api_key;             // sent as x-api-key to the default upstream, if set
     Fetch fetch = HttpGet;
+    FallbackCounters* counters = nullptr;  // counts polls by provider and result (optional)
   };
 
   // Starts polling at once. `keeper` must outlive the poller.

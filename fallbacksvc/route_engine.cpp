@@ -136,7 +136,7 @@ void RouteEngine::Prune() {
   std::erase_if(cooldowns_, [&](const auto& kv) { return cooldown_keys.count(kv.first) == 0; });
 }
 
-bool RouteEngine::ApplyOutcome(const Outcome& o, int64_t now_ms) {
+bool RouteEngine::ApplyOutcome(const Outcome& o, int64_t now_ms, std::vector<std::string>* cooled_tiers) {
   std::string provider, model;
   if (const TierConfig* t = o.tier.empty() ? nullptr : config_->FindTier(o.tier)) {
     provider = t->provider;
@@ -150,6 +150,13 @@ bool RouteEngine::ApplyOutcome(const Outcome& o, int64_t now_ms) {
     if (t.provider == provider && (t.model == model || o.kind == OutcomeKind::kBadCredential)) known = true;
   }
   if (!known) return false;
+  // The tiers a new cooldown of (provider, model), or of the whole provider, covers.
+  auto cooled = [&](bool whole_provider) {
+    if (cooled_tiers == nullptr) return;
+    for (const TierConfig& t : config_->tiers) {
+      if (t.provider == provider && (whole_provider || t.model == model)) cooled_tiers->push_back(t.name);
+    }
+  };
 
   if (o.kind == OutcomeKind::kOk) {
     size_t erased = cooldowns_.erase(Key(provider, model));
@@ -162,6 +169,7 @@ bool RouteEngine::ApplyOutcome(const Outcome& o, int64_t now_ms) {
     c.model.clear();
     int64_t until = now_ms + config_->bad_credential_cooldown_ms;
     if (c.until_unix_ms > now_ms && c.until_unix_ms >= until) return false;
+    if (c.until_unix_ms <= now_ms) cooled(true);
     c.failures = c.until_unix_ms > now_ms ? c.failures : c.failures + 1;
     c.until_unix_ms = until;
     c.reason = CooldownReason(o, config_->bad_credential_cooldown_ms, c.failures) + " (until the config is reloaded)";
@@ -180,6 +188,7 @@ bool RouteEngine::ApplyOutcome(const Outcome& o, int64_t now_ms) {
     return true;
   }
   if (c.failures > 0 && now_ms - c.until_unix_ms > kForgetFailuresAfterMs) c.failures = 0;
+  cooled(false);
   c.failures += 1;
   const auto& steps = config_->cooldown_steps_ms;
   int64_t step = steps[std::min(static_cast<size_t>(c.failures - 1), steps.size() - 1)];

@@ -119,7 +119,9 @@ class RouteEngine {
   //   any other failure: starts a cooldown of cooldown_steps_ms[failures - 1] (the last step repeats),
   //     or retry_after_ms if that is longer. A failure while already cooling (requests that were in
   //     flight) is not a repeat: it only extends the cooldown to its retry-after.
-  bool ApplyOutcome(const Outcome& outcome, int64_t now_ms);
+  // `cooled_tiers` (optional) receives the names of the tiers a cooldown newly started on (nothing when
+  // a running cooldown was only extended).
+  bool ApplyOutcome(const Outcome& outcome, int64_t now_ms, std::vector<std::string>* cooled_tiers = nullptr);
 
   // Applies a provider's polled quota document to every tier of the provider. A tier whose health_key
   // is absent becomes "unknown" (not low). Returns true if a fraction or a quota_low flag changed.

@@ -87,6 +87,7 @@ std::shared_ptr<const RouteTableData> RouteKeeper::RebuildLocked(int64_t now_ms)
   if (current_ && next.SameRoutes(*current_)) return nullptr;
   next.version = ++version_;
   current_ = std::make_shared<const RouteTableData>(std::move(next));
+  if (options_.counters != nullptr) options_.counters->RouteTableChanged();
   // A new cooldown may end before the timer's current deadline.
   cv_.notify_all();
   return current_;
@@ -112,16 +113,27 @@ void RouteKeeper::ResetPollStatusLocked() {
 uint64_t RouteKeeper::ReportOutcomes(const std::vector<Outcome>& outcomes) {
   std::shared_ptr<const RouteTableData> table;
   uint64_t version;
+  // (tier, reason) of the cooldowns started, counted after the lock is released.
+  std::vector<std::pair<std::string, const char*>> started;
   {
     std::lock_guard lock(mu_);
     int64_t now = Now();
     bool changed = false;
-    for (const Outcome& o : outcomes) changed = engine_.ApplyOutcome(o, now) || changed;
+    std::vector<std::string> cooled;
+    for (const Outcome& o : outcomes) {
+      cooled.clear();
+      changed = engine_.ApplyOutcome(o, now, options_.counters != nullptr ? &cooled : nullptr) || changed;
+      for (std::string& tier : cooled) started.emplace_back(std::move(tier), OutcomeKindName(o.kind));
+    }
     if (changed) {
       MarkDirtyLocked();
       table = RebuildLocked(now);
     }
     version = current_->version;
+  }
+  if (options_.counters != nullptr) {
+    for (const Outcome& o : outcomes) options_.counters->OutcomeReported(o.kind);
+    for (const auto& [tier, reason] : started) options_.counters->CooldownEntered(tier, reason);
   }
   Publish(std::move(table));
   return version;
@@ -156,6 +168,8 @@ void RouteKeeper::RecordPoll(const std::string& provider, const absl::StatusOr<Q
 
 absl::StatusOr<uint64_t> RouteKeeper::Reload() {
   auto config = options_.load_config();
+  // Loading validates: a config that loads is put in force below.
+  if (options_.counters != nullptr) options_.counters->ConfigReloaded(config.ok());
   std::shared_ptr<const RouteTableData> table;
   uint64_t version;
   {
@@ -209,8 +223,10 @@ bool RouteKeeper::SaveNow() {
     last_save_unix_ms_ = content.saved_unix_ms;
   }
   // The write (with its fsyncs) runs outside mu_: outcome reports never wait for the disk.
-  if (auto st = SaveStateFile(options_.state_file, content); !st.ok()) {
-    spdlog::error("cannot write the state file: {}; retrying", std::string(st.message()));
+  absl::Status saved = SaveStateFile(options_.state_file, content);
+  if (options_.counters != nullptr) options_.counters->StateFileWritten(saved.ok());
+  if (!saved.ok()) {
+    spdlog::error("cannot write the state file: {}; retrying", std::string(saved.message()));
     std::lock_guard lock(mu_);
     dirty_ = true;
     last_save_unix_ms_ = Now() - options_.min_save_interval_ms + kSaveRetryMs;

@@ -19,6 +19,7 @@
 
 #include "absl/status/statusor.h"
 #include "fallbacksvc/fallback_config.h"
+#include "fallbacksvc/fallback_counters.h"
 #include "fallbacksvc/quota_document.h"
 #include "fallbacksvc/route_engine.h"
 #include "fallbacksvc/state_store.h"
@@ -51,6 +52,9 @@ class RouteKeeper {
     int64_t min_save_interval_ms = 250;
     // Unix milliseconds; the system clock when unset.
     std::function<int64_t()> now_ms;
+    // Counts outcomes, cooldowns, reloads, state file writes and new tables (optional; must outlive
+    // the keeper).
+    FallbackCounters* counters = nullptr;
   };
 
   // Loads the config (one that does not validate is an error) and the state file (one that does not
@@ -82,6 +86,8 @@ class RouteKeeper {
 
   KeeperStatus Status() const;
   const std::string& state_file() const { return options_.state_file; }
+  // The keeper's clock (unix milliseconds).
+  int64_t now_ms() const { return options_.now_ms(); }
 
   // Stops the timer and writes the state file if it changed. Idempotent; the destructor calls it.
   void Stop();

@@ -10,8 +10,10 @@
 //   USAGE_SNAPSHOT_EVERY_EVENTS     snapshot after this many events (default 100000; 0 = off)
 //   USAGE_SNAPSHOT_INTERVAL_SECONDS ... or this long after the last one (default 3600; 0 = off)
 //   USAGE_TEST_FAIL_WRITES_IF_EXISTS  tests only: journal writes fail while this file exists
+//   USAGESVC_METRICS_LISTEN         host:port of GET /metrics and GET /health (default 0.0.0.0:8192; off)
 //
 //   --port-file PATH       after binding, write the bound port there (decimal text, atomically)
+//   --metrics-port-file PATH  after binding the metrics port, write it there (not written when off)
 //   --probe [host:port]    check the health of a running usagesvc (default 127.0.0.1:8182); exit 0/1
 #include <spdlog/spdlog.h>
 
@@ -25,11 +27,13 @@
 #include "common/health_probe.h"
 #include "common/logging.h"
 #include "common/service_flags.h"
+#include "common/service_metrics.h"
 #include "common/signals.h"
 #include "usagesvc/grpc_auth_client.h"
 #include "usagesvc/legacy_importer.h"
 #include "usagesvc/usage_config.h"
 #include "usagesvc/usage_grpc_service.h"
+#include "usagesvc/usage_metrics.h"
 #include "usagesvc/usage_store.h"
 
 namespace {
@@ -39,11 +43,11 @@ constexpr int kShutdownGraceMs = 5000;
 
 void PrintUsage() {
   std::fprintf(stderr,
-               "usage: usagesvc [--port-file PATH] | --probe [HOST:PORT]\n"
+               "usage: usagesvc [--port-file PATH] [--metrics-port-file PATH] | --probe [HOST:PORT]\n"
                "environment: USAGE_DATA_DIR (./usage-data), USAGESVC_LISTEN (0.0.0.0:8182), AUTHSVC_ADDR "
                "(127.0.0.1:8181),\n  USAGE_TIMEZONE (UTC), USAGE_LEGACY_TIMEZONE (+08:00), "
                "USAGE_DETAIL_RETENTION_DAYS (30),\n  USAGE_SNAPSHOT_EVERY_EVENTS (100000), "
-               "USAGE_SNAPSHOT_INTERVAL_SECONDS (3600)\n");
+               "USAGE_SNAPSHOT_INTERVAL_SECONDS (3600),\n  USAGESVC_METRICS_LISTEN (0.0.0.0:8192; off)\n");
 }
 
 }  // namespace
@@ -52,7 +56,7 @@ int main(int argc, char** argv) {
   luna::BlockStopSignals();
 
   luna::ServiceFlags flags;
-  if (!luna::ParseServiceFlags(argc, argv, "usagesvc", "127.0.0.1:8182", &flags) || flags.help) {
+  if (!luna::ParseServiceFlags(argc, argv, "usagesvc", "127.0.0.1:8182", &flags, true) || flags.help) {
     PrintUsage();
     return flags.help ? 0 : 2;
   }
@@ -69,18 +73,33 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  // Declared in this order so that they are destroyed in reverse: importer, server, service, store,
-  // auth client.
+  // Declared in this order so that they are destroyed in reverse: importer, metrics endpoint, gRPC
+  // server, call counters, service, store, auth client.
   luna::usagesvc::GrpcAuthClient auth(grpc::CreateChannel(config->authsvc_addr, grpc::InsecureChannelCredentials()));
   std::unique_ptr<luna::usagesvc::UsageStore> store;
   luna::usagesvc::UsageGrpcService service(&auth);
-  auto server = luna::GrpcServer::Start(config->listen, {&service}, luna::usagesvc::UsageGrpcService::kHealthName);
+  luna::ServiceMetrics metrics("luna_usagesvc", {luna::usagesvc::kUsageServiceName});
+  auto server = luna::GrpcServer::Start(config->listen, {&service}, luna::usagesvc::UsageGrpcService::kHealthName,
+                                        &metrics.calls());
   if (!server.ok()) {
     spdlog::error("{}", std::string(server.status().message()));
     return 1;
   }
   spdlog::info("gRPC listening on {} (port {}); not serving until the ledger is loaded", config->listen,
                (*server)->port());
+  luna::GrpcServer* grpc_server = server->get();
+  luna::MetricsHttpServer metrics_server({
+      .metrics = [&] { return luna::usagesvc::RenderUsageMetrics(metrics, service.store(), grpc_server->serving()); },
+      .serving = [grpc_server] { return grpc_server->serving(); },
+  });
+  if (auto st = luna::StartMetricsEndpoint(&metrics_server, config->metrics_listen, "USAGESVC_METRICS_LISTEN",
+                                           flags.metrics_port_file);
+      !st.ok()) {
+    spdlog::error("{}", std::string(st.message()));
+    metrics_server.Stop();
+    (*server)->Shutdown(0);
+    return 1;
+  }
 
   luna::usagesvc::UsageStoreOptions options;
   options.data_dir = config->data_dir;
@@ -96,6 +115,7 @@ int main(int argc, char** argv) {
   if (!opened.ok()) {
     spdlog::error("{}", std::string(opened.status().message()));
     spdlog::error("refusing to start");
+    metrics_server.Stop();
     (*server)->Shutdown(0);
     return 1;
   }
@@ -111,11 +131,11 @@ int main(int argc, char** argv) {
       stats.legacy_keys);
 
   service.AttachStore(store.get());
-  luna::GrpcServer* grpc_server = server->get();
   store->SetHealthListener([grpc_server](bool healthy) { grpc_server->SetServing(healthy); });
   if (!flags.port_file.empty()) {
     if (auto st = luna::WriteFileAtomically(flags.port_file, std::to_string((*server)->port()), 0644); !st.ok()) {
       spdlog::error("cannot write the port file: {}", std::string(st.message()));
+      metrics_server.Stop();
       store->SetHealthListener(nullptr);
       (*server)->Shutdown(0);
       return 1;
@@ -127,6 +147,7 @@ int main(int argc, char** argv) {
   int sig = luna::WaitForStopSignal();
   spdlog::info("stopping on signal {}", sig);
   importer.reset();
+  metrics_server.Stop();
   store->SetHealthListener(nullptr);
   (*server)->Shutdown(kShutdownGraceMs);
   spdlog::info("stopped");

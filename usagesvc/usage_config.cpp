@@ -1,6 +1,7 @@
 #include "usagesvc/usage_config.h"
 
 #include "common/env_config.h"
+#include "common/service_metrics.h"
 
 namespace luna::usagesvc {
 
@@ -11,6 +12,9 @@ absl::StatusOr<UsageConfig> UsageConfig::FromEnv() {
   if (auto hp = ParseHostPort(c.listen, "USAGESVC_LISTEN"); !hp.ok()) return hp.status();
   c.authsvc_addr = EnvString("AUTHSVC_ADDR", c.authsvc_addr);
   if (auto hp = ParseHostPort(c.authsvc_addr, "AUTHSVC_ADDR"); !hp.ok()) return hp.status();
+  auto metrics = MetricsListenFromEnv("USAGESVC_METRICS_LISTEN", "0.0.0.0:8192");
+  if (!metrics.ok()) return metrics.status();
+  c.metrics_listen = *metrics;
   auto zone = LedgerZone::Parse(EnvString("USAGE_TIMEZONE", "UTC"), "USAGE_TIMEZONE");
   if (!zone.ok()) return zone.status();
   c.zone = *zone;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -13,6 +14,7 @@ struct UsageConfig {
   std::string data_dir = "./usage-data";        // USAGE_DATA_DIR
   std::string listen = "0.0.0.0:8182";          // USAGESVC_LISTEN
   std::string authsvc_addr = "127.0.0.1:8181";  // AUTHSVC_ADDR
+  std::optional<std::string> metrics_listen;    // USAGESVC_METRICS_LISTEN (0.0.0.0:8192; off = nullopt)
   LedgerZone zone;                              // USAGE_TIMEZONE (UTC)
   LedgerZone legacy_zone{8 * 3600, "+08:00"};   // USAGE_LEGACY_TIMEZONE (+08:00)
   int64_t detail_retention_days = 30;           // USAGE_DETAIL_RETENTION_DAYS, 0..36500

@@ -24,6 +24,8 @@ class UsageGrpcService final : public luna::usage::v1::UsageService::CallbackSer
   explicit UsageGrpcService(AuthClient* auth, UsageStore* store = nullptr);
 
   void AttachStore(UsageStore* store);
+  // The store, or null before AttachStore (any thread).
+  UsageStore* store() const { return store_.load(std::memory_order_acquire); }
 
   grpc::ServerUnaryReactor* RecordUsage(grpc::CallbackServerContext* ctx,
                                         const luna::usage::v1::RecordUsageRequest* request,

@@ -228,6 +228,11 @@ bool UsageStore::healthy() const {
   return healthy_;
 }
 
+size_t UsageStore::queued_events() const {
+  std::lock_guard lock(mu_);
+  return queued_events_;
+}
+
 void UsageStore::SetHealthListener(std::function<void(bool)> listener) {
   std::lock_guard hl(health_mu_);
   health_listener_ = std::move(listener);
@@ -404,10 +409,13 @@ void UsageStore::CommitGroup(std::vector<Submission>& group) {
   }
 
   absl::Status status;
+  const auto new_events = static_cast<uint64_t>(record.events_size());  // `record` may be moved below
   if (record.events_size() > 0 || record.legacy_imports_size() > 0) {
     std::string framed;
     JournalFile::AppendRecord(&framed, record.SerializeAsString());
     status = journal_->Append(framed);
+    (status.ok() ? counters_.journal_writes : counters_.journal_write_failures)
+        .fetch_add(1, std::memory_order_relaxed);
     if (status.ok()) {
       records_written_.fetch_add(1, std::memory_order_relaxed);
       events_since_snapshot_ += record.events_size();
@@ -428,6 +436,12 @@ void UsageStore::CommitGroup(std::vector<Submission>& group) {
     // Only duplicates: they are durable already, but while the journal fails say so consistently.
     status = absl::UnavailableError("the usage journal is not writable; retry later");
   }
+  if (status.ok()) {
+    uint64_t duplicates = 0;
+    for (const RecordResult& r : results) duplicates += static_cast<uint64_t>(r.duplicates);
+    counters_.events_recorded.fetch_add(new_events, std::memory_order_relaxed);
+    counters_.events_duplicate.fetch_add(duplicates, std::memory_order_relaxed);
+  }
   for (size_t i = 0; i < group.size(); ++i) {
     Submission& s = group[i];
     if (s.record_done) s.record_done(status, status.ok() ? results[i] : RecordResult{});
@@ -445,6 +459,7 @@ void UsageStore::TryRecover() {
     std::string framed;
     JournalFile::AppendRecord(&framed, probe.SerializeAsString());
     st = journal_->Append(framed);
+    (st.ok() ? counters_.journal_writes : counters_.journal_write_failures).fetch_add(1, std::memory_order_relaxed);
   }
   if (st.ok()) {
     SetHealthy(true, "a probe write succeeded");
@@ -471,6 +486,7 @@ absl::Status UsageStore::StartSnapshot(std::vector<std::function<void(absl::Stat
     }
   }
   if (!st.ok()) {
+    counters_.snapshot_failures.fetch_add(1);
     for (auto& w : waiters) w(st);
     return st;
   }
@@ -486,6 +502,7 @@ absl::Status UsageStore::StartSnapshot(std::vector<std::function<void(absl::Stat
 void UsageStore::RunSnapshot(uint64_t next_generation, std::vector<std::function<void(absl::Status)>> waiters) {
   absl::Status st = WriteSnapshot(next_generation);
   if (!st.ok() && !crashed_) spdlog::warn("snapshot not taken: {}", std::string(st.message()));
+  if (!crashed_) (st.ok() ? counters_.snapshots_written : counters_.snapshot_failures).fetch_add(1);
   capturing_ = false;
   for (auto& w : waiters) w(st);
   {

@@ -87,6 +87,18 @@ struct LoadReport {
   std::vector<std::string> problems;  // one line per tail cut off or file removed
 };
 
+// What the store has done since Open, for metrics. Written by the store's threads, read by any.
+struct UsageStoreCounters {
+  std::atomic<uint64_t> events_recorded{0};   // new events made durable and acknowledged
+  std::atomic<uint64_t> events_duplicate{0};  // events of acknowledged batches that were already recorded
+  // Journal records made durable: one write() + one fdatasync() each (batch groups, legacy imports,
+  // the probe records written to recover from a failure).
+  std::atomic<uint64_t> journal_writes{0};
+  std::atomic<uint64_t> journal_write_failures{0};  // appends whose write or fdatasync failed
+  std::atomic<uint64_t> snapshots_written{0};
+  std::atomic<uint64_t> snapshot_failures{0};
+};
+
 struct RecordResult {
   int32_t recorded = 0;
   int32_t duplicates = 0;
@@ -118,6 +130,9 @@ class UsageStore {
   bool healthy() const;
   // Journal records written (one write + one fdatasync each) since Open: batches / this = group size.
   int64_t records_written() const { return records_written_.load(std::memory_order_relaxed); }
+  const UsageStoreCounters& counters() const { return counters_; }
+  // Events queued for the writer, not yet durable.
+  size_t queued_events() const;
   // Calls `listener(healthy)` now and on every change, from the writer thread. Replaces any earlier one.
   void SetHealthListener(std::function<void(bool)> listener);
 
@@ -187,6 +202,7 @@ class UsageStore {
   std::mutex health_mu_;  // serializes listener calls
 
   std::atomic<int64_t> records_written_{0};
+  UsageStoreCounters counters_;
   std::thread writer_;
 };
 

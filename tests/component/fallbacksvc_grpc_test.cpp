@@ -523,6 +523,7 @@ class FallbacksvcBinaryTest : public FallbacksvcTestBase {
         {"AUTHSVC_ADDR", auth_addr()},
         {"FALLBACK_HEALTH_TIMEOUT_MS", "2000"},
         {"UPSTREAM_API_KEY", "sk-upstream-for-health"},
+        {"FALLBACKSVC_METRICS_LISTEN", "127.0.0.1:0"},
     };
     process_ = std::make_unique<Process>(LUNA_FALLBACKSVC_BIN, std::vector<std::string>{"--port-file", pf}, env,
                                          dir_.File("fallbacksvc.log"));
@@ -614,6 +615,7 @@ TEST_F(FallbacksvcBinaryTest, CorruptStateFileRefusesToStartAndIsLeftAlone) {
             {{"FALLBACK_CONFIG", config_file()},
              {"FALLBACK_STATE_FILE", state_file()},
              {"FALLBACKSVC_LISTEN", "127.0.0.1:0"},
+             {"FALLBACKSVC_METRICS_LISTEN", "off"},
              {"AUTHSVC_ADDR", auth_addr()}},
             dir_.File("refused.log"));
   ASSERT_TRUE(Eventually([&] { return !p.Running(); }, 10s));
@@ -630,6 +632,7 @@ TEST_F(FallbacksvcBinaryTest, BadConfigAtStartRefusesToStart) {
             {{"FALLBACK_CONFIG", config_file()},
              {"FALLBACK_STATE_FILE", state_file()},
              {"FALLBACKSVC_LISTEN", "127.0.0.1:0"},
+             {"FALLBACKSVC_METRICS_LISTEN", "off"},
              {"AUTHSVC_ADDR", auth_addr()}},
             dir_.File("refused.log"));
   ASSERT_TRUE(Eventually([&] { return !p.Running(); }, 10s));

@@ -23,6 +23,13 @@ LISTEN_VAR = {
     "fallbacksvc": "FALLBACKSVC_LISTEN",
     "gateway": "GATEWAY_LISTEN",
 }
+# The variable of each gRPC service's metrics endpoint (GET /metrics, GET /health); the gateway
+# serves its /metrics on its own port.
+METRICS_VAR = {
+    "authsvc": "AUTHSVC_METRICS_LISTEN",
+    "usagesvc": "USAGESVC_METRICS_LISTEN",
+    "fallbacksvc": "FALLBACKSVC_METRICS_LISTEN",
+}
 
 
 class Failure(Exception):

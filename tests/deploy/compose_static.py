@@ -2,7 +2,9 @@
 """compose_static: what can be proved about the deployment files without a Docker engine.
 
   docker-compose.yml   resolved by Debian's `docker-compose config` (no daemon needed); only the
-                       load balancer publishes a port (8180); every service has a health check that
+                       load balancer publishes a port (8180); authsvc, usagesvc and fallbacksvc set
+                       their metrics address and `expose` that port (to the compose network only);
+                       every service has a health check that
                        runs its own binary's --probe on its own port, restart: unless-stopped, a start
                        order by health, internal addresses by service name, its state on a volume of
                        its own, fallback.json mounted read-only; every variable set is documented in
@@ -12,11 +14,12 @@
                        without tests; the runtime stage installs no -dev package and no compiler, and
                        every shared library the built binaries load comes from its packages; each
                        service stage copies only its binary, runs as a non-root USER, EXPOSEs its port
-                       and has the same --probe HEALTHCHECK as compose.
+                       (and its metrics port) and has the same --probe HEALTHCHECK as compose.
   deploy/haproxy.cfg   re-resolves `gateway` through Docker's DNS, health-checks /health, does not
                        buffer or compress, times out after the gateway; `haproxy -c` when installed.
   deploy/systemd/      `systemd-analyze verify` (warnings count as failures) and the hardening,
-                       state, ordering, reload and stop-timeout settings; env examples documented.
+                       state, ordering, reload and stop-timeout settings; the services' metrics on
+                       loopback; env examples documented.
 
 Usage: compose_static.py SOURCE_DIR   (LUNA_*_BIN point at the built binaries, optional)
 """
@@ -31,7 +34,7 @@ import time
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compose_lib import (LISTEN_VAR, SERVICES, Failure, apt_packages, check, depends_on,  # noqa: E402
+from compose_lib import (LISTEN_VAR, METRICS_VAR, SERVICES, Failure, apt_packages, check, depends_on,  # noqa: E402
                          environment, exec_form, healthcheck_cmd, install_deps_packages, last,
                          load_compose, parse_dockerfile, ports_of, readme_env_tables, stage,
                          stage_chain, stage_env, volumes_of)
@@ -103,6 +106,16 @@ def t_ports():
     for s in ("gateway",):
         check("container_name" not in c["services"][s] and "hostname" not in c["services"][s],
               f"{s} sets container_name/hostname: it could not be scaled")
+    # The services' metrics ports: on all interfaces inside the container, exposed to the compose
+    # network (for a Prometheus there), distinct from the gRPC port, never published.
+    for s, var in METRICS_VAR.items():
+        svc = c["services"][s]
+        addr = environment(svc).get(var)
+        check(addr and addr.startswith("0.0.0.0:"), f"{s}: {var}={addr!r}, expected 0.0.0.0:<port>")
+        mport = port_of(addr)
+        check(mport != port_of(environment(svc)[LISTEN_VAR[s]]), f"{s}: metrics on the gRPC port")
+        exposed = [str(p).split("/")[0] for p in svc.get("expose", []) or []]
+        check(exposed == [mport], f"{s} exposes {exposed}, expected [{mport!r}] (its metrics port)")
 
 
 @step("build targets exist as Dockerfile stages")
@@ -239,15 +252,16 @@ def t_dockerfile():
         check(uid not in ("root", "0") and (not uid.isdigit() or int(uid) >= 1000), f"stage {s} runs as {user}")
         check(exec_form(last(chain, "ENTRYPOINT") or "") == [f"/usr/local/bin/{s}"], f"stage {s}: ENTRYPOINT")
         env = environment(c["services"][s])
-        port = port_of(env[LISTEN_VAR[s]])
-        check((last([st], "EXPOSE") or "").split() == [port], f"stage {s}: EXPOSE {last([st], 'EXPOSE')}, expected {port}")
+        ports = [port_of(env[LISTEN_VAR[s]])] + ([port_of(env[METRICS_VAR[s]])] if s in METRICS_VAR else [])
+        check((last([st], "EXPOSE") or "").split() == ports,
+              f"stage {s}: EXPOSE {last([st], 'EXPOSE')}, expected {' '.join(ports)}")
         hc = last([st], "HEALTHCHECK") or ""
         m = re.search(r"CMD\s+(\[.*\])", hc)
         check(m and exec_form(m.group(1)) == healthcheck_cmd(c["services"][s])[1:],
               f"stage {s}: HEALTHCHECK {hc!r} differs from compose's")
         # The image's defaults agree with compose, and its state directory belongs to the user.
         ienv = stage_env(chain)
-        for var in STATE_VARS[s] + [LISTEN_VAR[s]]:
+        for var in STATE_VARS[s] + [LISTEN_VAR[s]] + ([METRICS_VAR[s]] if s in METRICS_VAR else []):
             check(ienv.get(var) == env.get(var), f"stage {s}: ENV {var}={ienv.get(var)} but compose says {env.get(var)}")
         vol = [v for v in volumes_of(c["services"][s]) if v["type"] == "volume"][0]
         runs = " ".join(a for k, a in st["instr"] if k == "RUN")
@@ -450,6 +464,9 @@ def t_systemd():
                 check(k in tables[s], f"{s}.service sets {k}, undocumented for {s}")
             for var in STATE_VARS[s]:
                 check(inside(env.get(var, ""), f"/var/lib/luna/{s}"), f"{s}.service: {var} not in its StateDirectory")
+            if s in METRICS_VAR:
+                check(env.get(METRICS_VAR[s], "").startswith("127.0.0.1:"),
+                      f"{s}.service: {METRICS_VAR[s]}={env.get(METRICS_VAR[s])!r}, expected a loopback address")
             check(one("WantedBy") is None and "multi-user.target" in u["Install"].get("WantedBy", []),
                   f"{s}: not WantedBy=multi-user.target")
             example = os.path.join(d, f"{s}.env.example")

@@ -8,7 +8,8 @@ fallback.json path), in start order by `depends_on`, and waits for it with the h
 compose declares. Only these are substituted:
 
   service host names (authsvc:8181, ...)  -> 127.0.0.1
-  container ports (8180..8183)            -> free ports picked at run time
+  container ports (8180..8183, and the    -> free ports picked at run time
+  metrics ports 8191..8193)
   container paths of volumes and binds    -> a temporary directory per volume (same layout inside);
                                              the working directory (WORKDIR) likewise
   /usr/local/bin/<service>                -> the built binary
@@ -19,7 +20,8 @@ Then, like an operator moving over from the old proxy: the old keys.json was dro
 authsvc volume before the first start (the documented copy); its key works; a key is created
 through the gateway's admin API with the ADMIN_KEY compose passed; one /v1/messages request and one
 streaming request are served; usage arrives (GET /admin/usage total_requests == 2); /admin/fallback
-answers with the read-only fallback.json. Then SIGTERM to each (gateway first), each must exit 0
+answers with the read-only fallback.json; each service's metrics port (the one compose exposes)
+answers GET /metrics in Prometheus' text format with figures that match what was done. Then SIGTERM to each (gateway first), each must exit 0
 within a bound, and every state file must be where the compose volumes say, with nothing written
 outside them. Every process is stopped by its PID, also on failure.
 
@@ -43,7 +45,7 @@ import traceback
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compose_lib import (LISTEN_VAR, SERVICES, Failure, check, environment, healthcheck_cmd,  # noqa: E402
+from compose_lib import (LISTEN_VAR, METRICS_VAR, SERVICES, Failure, check, environment, healthcheck_cmd,  # noqa: E402
                          last, load_compose, parse_dockerfile, stage_chain, stage_env, start_order,
                          volumes_of)
 
@@ -87,6 +89,30 @@ def request(port, method, path, headers=None, body=None, timeout=15):
         return r.status, dict((k.lower(), v) for k, v in r.getheaders()), r.read()
     finally:
         conn.close()
+
+
+_SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*",?)*\})? '
+                     r'(NaN|[+-]Inf|[-+0-9.eE]+)$')
+
+
+def scrape(port, service):
+    """GET /metrics of a service: {"name{labels}": value}, every line checked against the text format."""
+    st, hdrs, body = request(port, "GET", "/metrics")
+    check(st == 200, f"{service} GET /metrics: {st} {body[:300]!r}")
+    check(hdrs.get("content-type") == "text/plain; version=0.0.4; charset=utf-8",
+          f"{service} /metrics content-type {hdrs.get('content-type')}")
+    text = body.decode()
+    check(text.endswith("\n"), f"{service} /metrics does not end with a newline")
+    out = {}
+    for line in text.split("\n")[:-1]:
+        if line.startswith("#"):
+            check(re.match(r"^# (HELP|TYPE) [a-zA-Z_:][a-zA-Z0-9_:]* ", line), f"{service}: bad comment {line!r}")
+            continue
+        m = _SAMPLE.match(line)
+        check(m, f"{service}: not a sample line: {line!r}")
+        check(m.group(1).startswith(f"luna_{service}_"), f"{service}: foreign metric {m.group(1)}")
+        out[m.group(1) + (m.group(2) or "")] = float(m.group(3))
+    return out
 
 
 class Topology:
@@ -186,7 +212,10 @@ def run(topo, bins, fake_bin):
     # Container ports -> free host ports; volumes -> directories under tmp/volumes.
     svcs = compose["services"]
     container_port = {s: int(environment(svcs[s])[LISTEN_VAR[s]].rsplit(":", 1)[1]) for s in SERVICES}
-    host_port = dict(zip(SERVICES, free_ports(len(SERVICES))))
+    container_metrics_port = {s: int(environment(svcs[s])[v].rsplit(":", 1)[1]) for s, v in METRICS_VAR.items()}
+    ports = free_ports(len(SERVICES) + len(METRICS_VAR))
+    host_port = dict(zip(SERVICES, ports))
+    host_metrics_port = dict(zip(METRICS_VAR, ports[len(SERVICES):]))
     volume_dir = {}
     mounts = {}
     for s in SERVICES:
@@ -208,6 +237,8 @@ def run(topo, bins, fake_bin):
                 return f"127.0.0.1:{host_port[host]}"
             if host in ("0.0.0.0", "127.0.0.1", "localhost") and port == container_port[s]:
                 return f"127.0.0.1:{host_port[s]}"
+            if host in ("0.0.0.0", "127.0.0.1", "localhost") and port == container_metrics_port.get(s):
+                return f"127.0.0.1:{host_metrics_port[s]}"
             return m.group(0)
         value = re.sub(r"(?<![\w.-])([A-Za-z0-9_.-]+):(\d+)(?!\d)", hostport, value)
         for target, host in mounts[s]:
@@ -242,7 +273,7 @@ def run(topo, bins, fake_bin):
         for k, v in env.items():
             check(not re.search(r"/var/lib/luna|/etc/luna|\b(authsvc|usagesvc|fallbacksvc|gateway):\d", v),
                   f"{s}: {k}={v} was not mapped to this machine")
-            check(not re.search(r"\b818[0-3]\b", v), f"{s}: {k}={v} still names a container port")
+            check(not re.search(r"\b818[0-3]\b|\b819[1-3]\b", v), f"{s}: {k}={v} still names a container port")
         envs[s] = env
         cwd = subst(s, last(chain, "WORKDIR"))
         check(os.path.isdir(cwd), f"{s}: WORKDIR {last(chain, 'WORKDIR')} is not on one of its volumes")
@@ -307,6 +338,19 @@ def run(topo, bins, fake_bin):
     st, _, body = request(gw, "GET", "/health")
     check(st == 200 and json.loads(body).get("status") == "ok", f"GET /health: {st} {body[:300]!r}")
     print("  /admin/fallback shows the mounted chain and the upstream's quota; /health answers")
+
+    # Each service's metrics, on the port compose exposes (mapped here like the others).
+    metrics = {s: scrape(host_metrics_port[s], s) for s in METRICS_VAR}
+    for s, m in metrics.items():
+        check(m.get(f"luna_{s}_serving") == 1, f"{s}: luna_{s}_serving is {m.get(f'luna_{s}_serving')}")
+    a, u, fb = metrics["authsvc"], metrics["usagesvc"], metrics["fallbacksvc"]
+    check(a.get('luna_authsvc_keys{state="enabled"}') == 2, f"authsvc keys: {a}")  # the old key and the new one
+    check(a.get("luna_authsvc_watch_streams") == 1, "authsvc: the gateway's watch stream is not counted")
+    check(u.get("luna_usagesvc_events_recorded_total") == 2, f"usagesvc events: {u}")
+    check(fb.get("luna_fallbacksvc_tiers") == 1 and
+          fb.get('luna_fallbacksvc_tier_quota_remaining_fraction{tier="sonnet"}') == 0.8, f"fallbacksvc: {fb}")
+    check(fb.get('luna_fallbacksvc_quota_polls_total{provider="upstream",result="ok"}', 0) >= 1, f"fallbacksvc: {fb}")
+    print("  metrics: every service's GET /metrics parses and matches: 2 keys, 1 watch stream, 2 events, quota 0.8")
 
     # SIGTERM, gateway first (compose stops dependents first); each exits 0 within its bound.
     for name, p in reversed(topo.procs):

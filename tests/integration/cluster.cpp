@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
@@ -37,29 +38,40 @@ void Cluster::StartUpstream() {
 
 void Cluster::StartAuth() {
   std::string pf = dir_.File("auth.port");
+  std::string mpf = dir_.File("auth.metrics.port");
   std::remove(pf.c_str());
+  std::remove(mpf.c_str());
   std::map<std::string, std::string> env{{"KEYS_FILE", keys_file()},
                                          {"AUTHSVC_LISTEN", auth_port_ ? "127.0.0.1:" + std::to_string(auth_port_)
-                                                                       : std::string("127.0.0.1:0")}};
+                                                                       : std::string("127.0.0.1:0")},
+                                         {"AUTHSVC_METRICS_LISTEN", "127.0.0.1:0"}};
   if (opts_.admin_key_env) env["ADMIN_KEY"] = admin_key_;
-  auth_ = std::make_unique<Process>(LUNA_AUTHSVC_BIN, std::vector<std::string>{"--port-file", pf}, env,
+  for (const auto& [k, v] : opts_.auth_env) env[k] = v;
+  auth_ = std::make_unique<Process>(LUNA_AUTHSVC_BIN,
+                                    std::vector<std::string>{"--port-file", pf, "--metrics-port-file", mpf}, env,
                                     dir_.File("authsvc.log"));
   auth_port_ = WaitForPortFile(pf);
   if (auth_port_ == 0) throw std::runtime_error("authsvc did not start: " + auth_->Log());
+  auth_metrics_port_ = ReadMetricsPortFile(mpf);
 }
 
 void Cluster::StartUsage(const std::map<std::string, std::string>& extra_env) {
 #ifdef LUNA_USAGESVC_BIN
   std::string pf = dir_.File("usage.port");
+  std::string mpf = dir_.File("usage.metrics.port");
   std::remove(pf.c_str());
+  std::remove(mpf.c_str());
   if (usage_port_ == 0) usage_port_ = UnusedPort();
   std::map<std::string, std::string> env{{"USAGE_DATA_DIR", dir_.File("usage-data")},
                                          {"USAGESVC_LISTEN", "127.0.0.1:" + std::to_string(usage_port_)},
-                                         {"AUTHSVC_ADDR", "127.0.0.1:" + std::to_string(auth_port_)}};
+                                         {"AUTHSVC_ADDR", "127.0.0.1:" + std::to_string(auth_port_)},
+                                         {"USAGESVC_METRICS_LISTEN", "127.0.0.1:0"}};
   for (const auto& [k, v] : extra_env) env[k] = v;
-  usage_ = std::make_unique<Process>(LUNA_USAGESVC_BIN, std::vector<std::string>{"--port-file", pf}, env,
+  usage_ = std::make_unique<Process>(LUNA_USAGESVC_BIN,
+                                     std::vector<std::string>{"--port-file", pf, "--metrics-port-file", mpf}, env,
                                      dir_.File("usagesvc.log"));
   if (WaitForPortFile(pf) == 0) throw std::runtime_error("usagesvc did not start: " + usage_->Log());
+  usage_metrics_port_ = ReadMetricsPortFile(mpf);
 #else
   (void)extra_env;
   throw std::runtime_error("usagesvc is not built");
@@ -121,6 +133,12 @@ void Cluster::SetModel(const std::string& model, const std::string& body) {
 }
 
 std::string Cluster::UpstreamRequests() { return Fetch(upstream_port_, "GET", "/_control/requests").body; }
+
+int ReadMetricsPortFile(const std::string& path) {
+  // The metrics port is bound (and its file written) before the gRPC port file appears.
+  std::string text = ReadAll(path);
+  return text.empty() ? 0 : std::atoi(text.c_str());
+}
 
 int UnusedPort() {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -185,13 +203,16 @@ std::string OpenClawLikeBody(const std::string& model, size_t bytes, bool stream
 }
 
 std::unique_ptr<Process> StartFallbackService(const Cluster& cluster, const std::string& config_json, int* port,
-                                              const std::map<std::string, std::string>& extra_env) {
+                                              const std::map<std::string, std::string>& extra_env,
+                                              int* metrics_port) {
 #ifdef LUNA_FALLBACKSVC_BIN
   const TempDir& dir = cluster.dir();
   if (!config_json.empty()) WriteAll(dir.File("fallback.json"), config_json);
   if (*port == 0) *port = UnusedPort();
   std::string pf = dir.File("fallbacksvc.port");
+  std::string mpf = dir.File("fallbacksvc.metrics.port");
   std::remove(pf.c_str());
+  std::remove(mpf.c_str());
   std::map<std::string, std::string> env{
       {"FALLBACK_CONFIG", dir.File("fallback.json")},
       {"FALLBACK_STATE_FILE", dir.File("fallback-state.json")},
@@ -199,17 +220,21 @@ std::unique_ptr<Process> StartFallbackService(const Cluster& cluster, const std:
       {"UPSTREAM_URL", "http://127.0.0.1:" + std::to_string(cluster.upstream_port())},
       {"AUTHSVC_ADDR", "127.0.0.1:" + std::to_string(cluster.auth_port())},
       {"FALLBACK_HEALTH_TIMEOUT_MS", "2000"},
+      {"FALLBACKSVC_METRICS_LISTEN", "127.0.0.1:0"},
   };
   for (const auto& [k, v] : extra_env) env[k] = v;
-  auto process = std::make_unique<Process>(LUNA_FALLBACKSVC_BIN, std::vector<std::string>{"--port-file", pf}, env,
-                                           dir.File("fallbacksvc.log"));
+  auto process = std::make_unique<Process>(LUNA_FALLBACKSVC_BIN,
+                                           std::vector<std::string>{"--port-file", pf, "--metrics-port-file", mpf},
+                                           env, dir.File("fallbacksvc.log"));
   if (WaitForPortFile(pf) == 0) throw std::runtime_error("fallbacksvc did not start: " + process->Log());
+  if (metrics_port != nullptr) *metrics_port = ReadMetricsPortFile(mpf);
   return process;
 #else
   (void)cluster;
   (void)config_json;
   (void)port;
   (void)extra_env;
+  (void)metrics_port;
   throw std::runtime_error("fallbacksvc is not built");
 #endif
 }

@@ -1,5 +1,6 @@
 // Test support: the real binaries (fake upstream, authsvc, gateway) started on free ports with their
-// state in a temporary directory, stopped by PID when the test ends.
+// state in a temporary directory, stopped by PID when the test ends. Each service's metrics endpoint
+// listens on a free loopback port too (its *_METRICS_LISTEN), found through --metrics-port-file.
 #pragma once
 
 #include <map>
@@ -17,6 +18,7 @@ class Cluster {
     std::map<std::string, std::string> gateway_env;  // extra or overriding gateway variables
     std::string keys_file_content;                   // initial KEYS_FILE content ("" = none)
     bool admin_key_env = true;                       // pass ADMIN_KEY to authsvc
+    std::map<std::string, std::string> auth_env;     // extra or overriding authsvc variables
   };
 
   Cluster() : Cluster(Options{}) {}
@@ -40,6 +42,9 @@ class Cluster {
   Process* auth() { return auth_.get(); }
   Process* usage() { return usage_.get(); }
   int usage_port() const { return usage_port_; }
+  // The services' metrics ports (0: off, or not started).
+  int auth_metrics_port() const { return auth_metrics_port_; }
+  int usage_metrics_port() const { return usage_metrics_port_; }
   std::string spool_file() const { return dir_.File("usage-spool.log"); }
   std::string keys_file() const { return dir_.File("keys.json"); }
 
@@ -62,7 +67,11 @@ class Cluster {
   std::string admin_key_;
   std::unique_ptr<Process> upstream_, auth_, usage_, gateway_;
   int upstream_port_ = 0, auth_port_ = 0, usage_port_ = 0, gateway_port_ = 0;
+  int auth_metrics_port_ = 0, usage_metrics_port_ = 0;
 };
+
+// The port a service wrote to its --metrics-port-file (0: none written, e.g. with metrics off).
+int ReadMetricsPortFile(const std::string& path);
 
 // A port nothing listens on (bound, then released).
 int UnusedPort();
@@ -75,8 +84,11 @@ std::string OpenClawLikeBody(const std::string& model, size_t bytes, bool stream
 // `config_json` unless it is empty, so a restart can keep the file), FALLBACK_STATE_FILE =
 // dir/fallback-state.json, UPSTREAM_URL = the cluster's fake upstream, AUTHSVC_ADDR = its authsvc. Listens
 // on 127.0.0.1:`*port`; 0 picks a free port first and stores it in `*port`, so a gateway can be given
-// the address before, and a restart can reuse it. Throws if it does not start; the caller stops it.
+// the address before, and a restart can reuse it. Its metrics listen on a free loopback port, stored in
+// `*metrics_port` if given (0 when FALLBACKSVC_METRICS_LISTEN=off is passed in `extra_env`). Throws if
+// it does not start; the caller stops it.
 std::unique_ptr<Process> StartFallbackService(const Cluster& cluster, const std::string& config_json, int* port,
-                                              const std::map<std::string, std::string>& extra_env = {});
+                                              const std::map<std::string, std::string>& extra_env = {},
+                                              int* metrics_port = nullptr);
 
 }  // namespace luna::testing

@@ -178,6 +178,7 @@ export class Cluster {
         KEYS_FILE: join(this.dir, 'keys.json'),
         ADMIN_KEY: this.adminKey,
         AUTHSVC_LISTEN: `${HOST}:0`,
+        AUTHSVC_METRICS_LISTEN: 'off',
       });
       this.upstreamPort = await waitForPortFile(upstream, join(this.dir, 'upstream.port'));
       this.authPort = await waitForPortFile(auth, join(this.dir, 'auth.port'));

@@ -63,6 +63,31 @@ TEST(RouteEngineTest, HealthyChainRoutesEachModelToItsOwnTierFirst) {
   EXPECT_DOUBLE_EQ(t.tiers[0].remaining_fraction, -1);
 }
 
+TEST(RouteEngineTest, NamesTheTiersANewCooldownStartsOn) {
+  // For the cooldowns_entered metric: a new cooldown names its tiers; an extension, a success and an
+  // outcome for no tier name none; a rejected credential names every tier of its provider.
+  auto c = std::make_shared<FallbackConfig>(*ThreeTiers());
+  c->tiers.push_back(TierConfig{"opus-again", "claude-opus", "upstream", "claude-opus", 0, {}});
+  RouteEngine e(c);
+  std::vector<std::string> cooled;
+  EXPECT_TRUE(e.ApplyOutcome(Failure("opus", OutcomeKind::kRateLimited, 429), kT0, &cooled));
+  EXPECT_EQ(cooled, (std::vector<std::string>{"opus", "opus-again"}));  // same provider and model
+  cooled.clear();
+  EXPECT_TRUE(e.ApplyOutcome(Failure("opus", OutcomeKind::kRateLimited, 429, 120000), kT0 + 1000, &cooled));
+  EXPECT_TRUE(cooled.empty());  // already cooling: extended to its retry-after, not a new cooldown
+  EXPECT_TRUE(e.ApplyOutcome(Ok("opus"), kT0 + 2000, &cooled));
+  EXPECT_TRUE(cooled.empty());
+  EXPECT_FALSE(e.ApplyOutcome(Failure("nope", OutcomeKind::kOverloaded, 529), kT0 + 2000, &cooled));
+  EXPECT_TRUE(cooled.empty());
+  EXPECT_TRUE(e.ApplyOutcome(Failure("sonnet", OutcomeKind::kBadCredential, 401), kT0 + 3000, &cooled));
+  EXPECT_EQ(cooled, (std::vector<std::string>{"opus", "sonnet", "opus-again"}));  // every upstream tier
+  cooled.clear();
+  EXPECT_TRUE(e.ApplyOutcome(Failure("opus", OutcomeKind::kBadCredential, 401), kT0 + 4000, &cooled));
+  EXPECT_TRUE(cooled.empty());  // the provider's cooldown only moves on
+  // Without the list the rules are the same.
+  EXPECT_TRUE(e.ApplyOutcome(Failure("deepseek", OutcomeKind::kTimeout, 0), kT0 + 5000));
+}
+
 TEST(RouteEngineTest, DisabledConfigHasNoPlans) {
   // enabled=false: tiers are still listed (for status) but there are no plans.
   auto c = std::make_shared<FallbackConfig>(*ThreeTiers());
