@@ -63,7 +63,7 @@ int main(int argc, char** argv) {
   std::unique_ptr<luna::gateway::UsageShipper> usage;
   if (cfg.usagesvc_addr != "off") {
     usage = std::make_unique<luna::gateway::UsageShipper>(cfg.usagesvc_addr, cfg.usage_spool_file,
-                                                          cfg.usage_batch_size);
+                                                          cfg.usage_batch_size, cfg.usage_spool_pattern);
     auto st = usage->Start();
     if (!st.ok()) {
       spdlog::critical("usage spool: {}", std::string(st.message()));

@@ -9,9 +9,10 @@ namespace luna::gateway {
 namespace usagepb = luna::usage::v1;
 using Clock = std::chrono::steady_clock;
 
-UsageShipper::UsageShipper(std::string target, std::string spool_path, int batch_size)
+UsageShipper::UsageShipper(std::string target, std::string spool_path, int batch_size, std::string spool_pattern)
     : target_(std::move(target)),
       spool_path_(std::move(spool_path)),
+      spool_pattern_(std::move(spool_pattern)),
       batch_size_(batch_size),
       id_prefix_("gw-" + RandomHex(6)) {
   if (!target_.empty()) {
@@ -28,6 +29,9 @@ UsageShipper::UsageShipper(std::string target, std::string spool_path, int batch
 UsageShipper::~UsageShipper() { Stop(0); }
 
 absl::Status UsageShipper::Start() {
+  auto lock = SpoolLock::TryLock(spool_path_);
+  if (!lock.ok()) return lock.status();
+  own_lock_.emplace(std::move(*lock));
   auto spool = UsageSpool::Open(spool_path_);
   if (!spool.ok()) return spool.status();
   spool_ = std::move(*spool);
@@ -145,12 +149,27 @@ void UsageShipper::WriterLoop() {
 
 bool UsageShipper::SendPending(int deadline_ms) {
   if (!stub_) return false;
+  if (!SendFrom(*spool_, spool_mu_, deadline_ms)) return false;
+  // Then what adopted spools still hold; each is removed once delivered.
+  for (auto it = adopted_.begin(); it != adopted_.end();) {
+    Adopted& a = **it;
+    if (!SendFrom(*a.spool, a.mu, deadline_ms)) return false;
+    spdlog::info("usage spool {} (adopted) delivered; removing it", a.spool->path());
+    a.spool.reset();
+    a.lock.RemoveSpoolAndRelease();
+    it = adopted_.erase(it);
+  }
+  return true;
+}
+
+bool UsageShipper::SendFrom(UsageSpool& spool, std::mutex& mu, int deadline_ms) {
+  const bool own = &spool == spool_.get();
   while (true) {
     usagepb::RecordUsageRequest req;
     std::vector<std::string> ids;
     {
-      std::lock_guard slock(spool_mu_);
-      const auto& pending = spool_->pending();
+      std::lock_guard slock(mu);
+      const auto& pending = spool.pending();
       if (pending.empty()) return true;
       for (size_t i = 0; i < pending.size() && static_cast<int>(ids.size()) < batch_size_; ++i) {
         *req.add_events() = pending[i];
@@ -183,19 +202,47 @@ bool UsageShipper::SendPending(int deadline_ms) {
     }
     size_t pending;
     {
-      std::lock_guard slock(spool_mu_);
-      auto ast = spool_->Ack(ids);
+      std::lock_guard slock(mu);
+      auto ast = spool.Ack(ids);
       if (!ast.ok()) spdlog::error("{}", std::string(ast.message()));
-      pending = spool_->pending().size();
+      pending = spool.pending().size();
     }
-    std::lock_guard lock(mu_);
-    stats_.pending = static_cast<int64_t>(pending);
+    if (own) {
+      std::lock_guard lock(mu_);
+      stats_.pending = static_cast<int64_t>(pending);
+    }
+  }
+}
+
+void UsageShipper::AdoptOrphans() {
+  for (const auto& path : SiblingSpools(spool_pattern_, spool_path_)) {
+    bool have = false;
+    for (const auto& a : adopted_) have |= a->spool->path() == path;
+    if (have) continue;
+    auto lock = SpoolLock::TryLock(path);
+    if (!lock.ok()) continue;  // its gateway is running (or the file cannot be locked): not ours
+    auto spool = UsageSpool::Open(path);
+    if (!spool.ok()) {
+      spdlog::error("cannot adopt usage spool {}: {}", path, std::string(spool.status().message()));
+      continue;
+    }
+    if ((*spool)->pending().empty()) {
+      lock->RemoveSpoolAndRelease();
+      spdlog::info("usage spool {} of a gateway that is gone had nothing pending; removed", path);
+      continue;
+    }
+    spdlog::info("adopted usage spool {} of a gateway that is gone: {} events to deliver", path,
+                 (*spool)->pending().size());
+    adopted_.push_back(std::make_unique<Adopted>(std::move(*lock), std::move(*spool)));
   }
 }
 
 void UsageShipper::SenderLoop() {
   auto backoff = std::chrono::milliseconds(100);
   auto next_send = Clock::now();
+  // Spools left by gateways that are gone: looked for at start and then every 30 s (a replica replaced
+  // after this one started leaves its file too).
+  auto next_adopt = Clock::now();
   while (true) {
     bool stopping, writer_done;
     int drain;
@@ -217,6 +264,10 @@ void UsageShipper::SenderLoop() {
       std::lock_guard slock(spool_mu_);
       if (auto st = spool_->Sync(); !st.ok()) spdlog::error("{}", std::string(st.message()));
       return;
+    }
+    if (stub_ && !spool_pattern_.empty() && Clock::now() >= next_adopt) {
+      AdoptOrphans();
+      next_adopt = Clock::now() + std::chrono::seconds(30);
     }
     if (Clock::now() < next_send) continue;
     if (SendPending(5000)) {

@@ -14,10 +14,13 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <vector>
 #include <thread>
 
 #include "absl/status/status.h"
+#include "gateway/usage/spool_lock.h"
 #include "gateway/usage/usage_spool.h"
 #include "usage.grpc.pb.h"
 
@@ -33,11 +36,14 @@ struct UsageShipperStats {
 
 class UsageShipper {
  public:
-  // `target` is usagesvc's address ("" disables shipping: events are only spooled).
-  UsageShipper(std::string target, std::string spool_path, int batch_size = 500);
+  // `target` is usagesvc's address ("" disables shipping: events are only spooled). `spool_pattern` is
+  // USAGE_SPOOL_FILE as configured: with "{hostname}" in it, the spools of gateways that are gone
+  // (same directory, another host name, lock free) are adopted and delivered (see spool_lock.h).
+  UsageShipper(std::string target, std::string spool_path, int batch_size = 500, std::string spool_pattern = "");
   ~UsageShipper();
 
-  // Opens the spool (replaying what a previous run left) and starts the shipper thread.
+  // Locks and opens the spool (replaying what a previous run left) and starts the shipper threads.
+  // FailedPrecondition if another running gateway holds the spool.
   absl::Status Start();
   // Hands the queue to the spool and tries, up to `drain_ms`, to deliver what is pending.
   void Stop(int drain_ms = 2000);
@@ -59,9 +65,14 @@ class UsageShipper {
   void SenderLoop();
   // Sends pending events until none are left or a call fails; false on failure.
   bool SendPending(int deadline_ms);
+  // The same for one spool (ours under spool_mu_, or an adopted one).
+  bool SendFrom(UsageSpool& spool, std::mutex& mu, int deadline_ms);
+  // Looks for spools of gateways that are gone and takes them over (sender thread).
+  void AdoptOrphans();
 
   std::string target_;
   std::string spool_path_;
+  std::string spool_pattern_;
   int batch_size_;
   bool send_soon_ = false;  // guarded by mu_: a full batch is waiting in the spool
   std::string id_prefix_;
@@ -71,6 +82,13 @@ class UsageShipper {
   std::unique_ptr<luna::usage::v1::UsageService::Stub> stub_;
   std::mutex spool_mu_;                // guards spool_
   std::unique_ptr<UsageSpool> spool_;
+  std::optional<SpoolLock> own_lock_;
+  struct Adopted {
+    SpoolLock lock;
+    std::unique_ptr<UsageSpool> spool;
+    std::mutex mu;  // (only the sender thread uses it)
+  };
+  std::vector<std::unique_ptr<Adopted>> adopted_;  // sender thread only
 
   mutable std::mutex mu_;              // guards everything below
   std::condition_variable cv_;         // wakes the writer

@@ -43,6 +43,7 @@ struct GatewayConfig {
   std::string fallbacksvc_addr = "127.0.0.1:8183";    // FALLBACKSVC_ADDR ("off": no fallback)
   int attempt_timeout_s = 120;                        // UPSTREAM_ATTEMPT_TIMEOUT_SECONDS (first byte, when another target remains)
   std::string usage_spool_file = "./usage-spool.log"; // USAGE_SPOOL_FILE ("{hostname}" is replaced)
+  std::string usage_spool_pattern;                    // USAGE_SPOOL_FILE as given, when it has "{hostname}"
   int usage_batch_size = 500;                         // USAGE_BATCH_SIZE
   AuthOutagePolicy auth_outage_policy = AuthOutagePolicy::kServeKnown;  // AUTH_OUTAGE_POLICY
   int negative_cache_ms = 2000;                       // AUTH_NEGATIVE_CACHE_MS

@@ -40,6 +40,7 @@ class UsageSpool {
   // Bytes cut off a torn tail at open (0 if none).
   int64_t dropped_tail_bytes() const { return dropped_tail_bytes_; }
   int64_t file_size() const { return size_; }
+  const std::string& path() const { return path_; }
 
  private:
   UsageSpool() = default;

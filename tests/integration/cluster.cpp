@@ -78,9 +78,7 @@ void Cluster::StartUsage(const std::map<std::string, std::string>& extra_env) {
 #endif
 }
 
-void Cluster::StartGateway() {
-  std::string pf = dir_.File("gateway.port");
-  std::remove(pf.c_str());
+std::map<std::string, std::string> Cluster::GatewayEnv() {
   std::map<std::string, std::string> env{
       {"GATEWAY_LISTEN", "127.0.0.1:0"},
       {"UPSTREAM_URL", "http://127.0.0.1:" + std::to_string(upstream_port_)},
@@ -95,7 +93,13 @@ void Cluster::StartGateway() {
   if (usage_port_ == 0) usage_port_ = UnusedPort();
   env["USAGESVC_ADDR"] = "127.0.0.1:" + std::to_string(usage_port_);
   for (const auto& [k, v] : opts_.gateway_env) env[k] = v;
-  gateway_ = std::make_unique<Process>(LUNA_GATEWAY_BIN, std::vector<std::string>{"--port-file", pf}, env,
+  return env;
+}
+
+void Cluster::StartGateway() {
+  std::string pf = dir_.File("gateway.port");
+  std::remove(pf.c_str());
+  gateway_ = std::make_unique<Process>(LUNA_GATEWAY_BIN, std::vector<std::string>{"--port-file", pf}, GatewayEnv(),
                                        dir_.File("gateway.log"));
   gateway_port_ = WaitForPortFile(pf);
   if (gateway_port_ == 0) throw std::runtime_error("gateway did not start: " + gateway_->Log());
@@ -104,6 +108,25 @@ void Cluster::StartGateway() {
     bool ok = Eventually([&] { return Fetch(gateway_port_, "GET", "/health").status == 200; });
     if (!ok) throw std::runtime_error("gateway never became healthy: " + gateway_->Log());
   }
+}
+
+std::unique_ptr<Process> Cluster::StartExtraGateway(const std::string& name,
+                                                    const std::map<std::string, std::string>& extra, int* port,
+                                                    bool expect_port) {
+  std::string pf = dir_.File(name + ".port");
+  std::remove(pf.c_str());
+  auto env = GatewayEnv();
+  for (const auto& [k, v] : extra) env[k] = v;
+  auto p = std::make_unique<Process>(LUNA_GATEWAY_BIN, std::vector<std::string>{"--port-file", pf}, env,
+                                     dir_.File(name + ".log"));
+  if (!expect_port) return p;
+  *port = WaitForPortFile(pf);
+  if (*port == 0) throw std::runtime_error(name + " did not start: " + p->Log());
+  if (auth_) {
+    bool ok = Eventually([&] { return Fetch(*port, "GET", "/health").status == 200; });
+    if (!ok) throw std::runtime_error(name + " never became healthy: " + p->Log());
+  }
+  return p;
 }
 
 void Cluster::StopGateway(int sig) {

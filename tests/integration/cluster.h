@@ -31,6 +31,13 @@ class Cluster {
   void StartUsage(const std::map<std::string, std::string>& extra_env = {});
   void StartGateway();
   void StopGateway(int sig = 15);
+  // Changes a gateway variable for the next StartGateway / StartExtraGateway.
+  void SetGatewayEnv(const std::string& name, const std::string& value) { opts_.gateway_env[name] = value; }
+  // Another gateway beside the cluster's own (same settings plus `env`), log in dir/`name`.log. Waits
+  // for its port (stored in *port) unless `expect_port` is false (a gateway meant to refuse to start);
+  // the caller stops it.
+  std::unique_ptr<Process> StartExtraGateway(const std::string& name, const std::map<std::string, std::string>& env,
+                                             int* port, bool expect_port = true);
   void KillAuth() { auth_.reset(); }
 
   int gateway_port() const { return gateway_port_; }
@@ -62,6 +69,7 @@ class Cluster {
   std::string UpstreamRequests();
 
  private:
+  std::map<std::string, std::string> GatewayEnv();
   Options opts_;
   TempDir dir_;
   std::string admin_key_;

@@ -244,5 +244,52 @@ TEST(ShutdownTest, FallbacksvcStopsMidReportsAndKeepsItsCooldowns) {
   fb->Stop(SIGTERM, 10s);
 }
 
+// A gateway killed outright (a crash, a replica replaced by compose) leaves its spool behind. A gateway
+// whose USAGE_SPOOL_FILE has {hostname} in it finds that file beside its own (same directory, another
+// host name, lock free), delivers its events once and removes it. And no two running gateways ever
+// share one spool: the second refuses to start.
+TEST(ShutdownTest, SpoolOfAGatewayThatIsGoneIsAdoptedAndASpoolInUseIsRefused) {
+  Cluster c;
+  c.StartUpstream();
+  c.StartAuth();
+  const std::string orphan = c.dir().File("usage-spool-oldreplica.log");
+  c.SetGatewayEnv("USAGE_SPOOL_FILE", orphan);
+  c.StartGateway();  // usagesvc not started yet: the events stay in the spool
+  std::string key = c.CreateKey("agent");
+  c.SetModel("m", R"({"usage": {"input_tokens": 3, "output_tokens": 2}})");
+  for (int i = 0; i < 9; ++i) {
+    ASSERT_EQ(c.Gateway("POST", "/v1/messages", {{"x-api-key", key}}, Ask("m", i % 3 == 0)).status, 200);
+  }
+
+  // A second gateway on the same spool file refuses to start, naming the reason.
+  int unused = 0;
+  auto twin = c.StartExtraGateway("twin", {{"USAGE_SPOOL_FILE", orphan}}, &unused, /*expect_port=*/false);
+  int st = twin->Stop(0, 10s);
+  ASSERT_NE(st, -1) << "a gateway on a spool in use must exit";
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 1);
+  EXPECT_NE(twin->Log().find("in use by another running gateway"), std::string::npos) << twin->Log();
+
+  c.gateway()->Kill();  // SIGKILL: the spool and its lock file stay behind
+  ASSERT_FALSE(ReadAll(orphan).empty());
+
+  c.StartUsage();
+  int port = 0;
+  auto adopter = c.StartExtraGateway(
+      "adopter", {{"USAGE_SPOOL_FILE", c.dir().File("usage-spool-{hostname}.log")}}, &port);
+  auto usage = [&] {
+    auto r = Fetch(port, "GET", "/admin/usage", {{"x-api-key", c.admin_key()}});
+    return r.status == 200 ? json::parse(r.body, nullptr, false) : json();
+  };
+  ASSERT_TRUE(Eventually([&] { return usage().value("total_requests", 0) == 9; }, 20s)) << usage().dump();
+  EXPECT_TRUE(Eventually([&] { return ReadAll(orphan).empty() && ReadAll(orphan + ".lock").empty(); }, 10s))
+      << "the adopted spool must be removed once delivered";
+  std::this_thread::sleep_for(500ms);
+  json u = usage();
+  EXPECT_EQ(u["total_requests"], 9);
+  EXPECT_EQ(u["total_input_tokens"], 27);
+  EXPECT_NE(adopter->Log().find("adopted usage spool"), std::string::npos) << adopter->Log();
+  adopter->Stop(SIGTERM, 15s);
+}
+
 }  // namespace
 }  // namespace luna::testing
