@@ -2,26 +2,14 @@
 
 #include <cstdio>
 
+#include "common/prometheus_text.h"
+
 namespace luna::gateway {
 
 namespace {
 
-// A label value as Prometheus' text format wants it: backslash, quote and newline escaped.
-std::string Label(std::string_view v) {
-  std::string out;
-  out.reserve(v.size());
-  for (char c : v) {
-    if (c == '\\' || c == '"') {
-      out += '\\';
-      out += c;
-    } else if (c == '\n') {
-      out += "\\n";
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
+// A label value as Prometheus' text format wants it (shared with the services' metrics).
+std::string Label(std::string_view v) { return prom::EscapeLabelValue(v); }
 
 std::string Number(double v) {
   char buf[32];

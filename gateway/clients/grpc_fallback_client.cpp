@@ -104,6 +104,7 @@ std::shared_ptr<const CompiledRoutes> CompileRoutes(const fbpb::RouteTable& tabl
   };
   for (const auto& [model, plan] : table.plans()) routes->plans.emplace(model, compile_plan(plan));
   routes->default_plan = compile_plan(table.default_plan());
+  FinishCompiling(routes.get());
   return routes;
 }
 

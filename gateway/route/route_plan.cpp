@@ -77,6 +77,31 @@ RequestNeeds ReadRequestNeeds(WireFormat api, std::string_view body) {
   return n;
 }
 
+namespace {
+
+std::string TargetKey(std::string_view provider, std::string_view model) {
+  std::string k(provider);
+  k.push_back('\0');
+  k.append(model);
+  return k;
+}
+
+}  // namespace
+
+void FinishCompiling(CompiledRoutes* routes) {
+  routes->target_id_of.clear();
+  for (auto& tier : routes->tiers) {
+    if (tier.target.model.empty()) {
+      tier.target_id = -1;
+      continue;
+    }
+    auto [it, fresh] = routes->target_id_of.emplace(TargetKey(tier.target.provider, tier.target.model),
+                                                    static_cast<int>(routes->target_id_of.size()));
+    tier.target_id = it->second;
+  }
+  routes->target_ids = static_cast<int>(routes->target_id_of.size());
+}
+
 RoutePlan PlanRoute(const CompiledRoutes* routes, const UpstreamTarget& default_target, std::string_view model,
                     const RequestNeeds* needs, int64_t now_unix_ms) {
   RoutePlan plan;
@@ -84,15 +109,29 @@ RoutePlan PlanRoute(const CompiledRoutes* routes, const UpstreamTarget& default_
     plan.targets.push_back(&default_target);
     return plan;
   }
-  std::vector<std::pair<std::string_view, std::string_view>> seen;  // provider, model sent
-  auto add = [&](const UpstreamTarget* t) {
-    std::string_view sent = t->model.empty() ? model : std::string_view(t->model);
-    for (const auto& [p, m] : seen) {
-      if (p == t->provider && m == sent) return;
+  // Never the same provider+model twice. Tiers with a model of their own are told apart by the id
+  // compiled for them (one pass, whatever the chain's length); a target that sends the model asked for
+  // (the default upstream as asked, a tier without a model) is looked up once by name.
+  std::vector<char> seen_id(static_cast<size_t>(routes->target_ids), 0);
+  std::vector<std::string_view> seen_asked;  // providers that were sent the model asked for, by name
+  auto add_with_id = [&](const UpstreamTarget* t, int id) {
+    if (id >= 0) {
+      if (seen_id[static_cast<size_t>(id)]) return;
+      seen_id[static_cast<size_t>(id)] = 1;
+    } else {
+      for (auto p : seen_asked) {
+        if (p == t->provider) return;
+      }
+      seen_asked.push_back(t->provider);
+      // The same provider+model may also be a tier of the chain: mark it, so it is not tried again.
+      if (auto it = routes->target_id_of.find(TargetKey(t->provider, model)); it != routes->target_id_of.end()) {
+        if (seen_id[static_cast<size_t>(it->second)]) return;
+        seen_id[static_cast<size_t>(it->second)] = 1;
+      }
     }
-    seen.emplace_back(t->provider, sent);
     plan.targets.push_back(t);
   };
+  auto add = [&](const UpstreamTarget* t) { add_with_id(t, -1); };
   std::vector<bool> planned(routes->tiers.size(), false);
   auto add_tier = [&](int index, bool own) {
     if (index < 0 || static_cast<size_t>(index) >= routes->tiers.size()) return;
@@ -103,11 +142,19 @@ RoutePlan PlanRoute(const CompiledRoutes* routes, const UpstreamTarget& default_
       plan.skipped.push_back(tier.target.tier + ": " + why);
       return;
     }
-    add(&tier.target);
+    // A tier whose model is the one asked for is also "the model asked for" at its provider.
+    int id = tier.target_id;
+    if (id >= 0 && tier.target.model == model) {
+      for (auto p : seen_asked) {
+        if (p == tier.target.provider) return;
+      }
+      seen_asked.push_back(tier.target.provider);
+    }
+    add_with_id(&tier.target, id);
   };
 
   const RoutePlanEntry* entry = nullptr;
-  if (auto it = routes->plans.find(std::string(model)); it != routes->plans.end()) {
+  if (auto it = routes->plans.find(model); it != routes->plans.end()) {
     entry = &it->second;
     plan.reason = entry->reason;
     for (int index : entry->tiers) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -32,6 +33,9 @@ struct RouteTier {
   double remaining_fraction = -1;
   int64_t cooldown_until_unix_ms = 0;
   std::string cooldown_reason;
+  // Tiers sending the same model to the same provider share an id (0..target_ids-1; -1 when the
+  // tier sends the model asked for, which only a request knows): set by FinishCompiling.
+  int target_id = -1;
 };
 
 struct RoutePlanEntry {
@@ -39,15 +43,28 @@ struct RoutePlanEntry {
   std::string reason;
 };
 
+// Lets a map keyed by std::string be searched with a string_view (no allocation per request).
+struct TransparentStringHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+
 // A route table ready for the request path.
 struct CompiledRoutes {
   uint64_t version = 0;
   bool enabled = false;
   std::vector<RouteTier> tiers;  // chain order
-  std::unordered_map<std::string, RoutePlanEntry> plans;
+  std::unordered_map<std::string, RoutePlanEntry, TransparentStringHash, std::equal_to<>> plans;
   RoutePlanEntry default_plan;
   bool any_caps = false;  // some tier restricts what it takes: read the request's needs
+  int target_ids = 0;
+  // "provider\0model" -> target_id, to tell whether the default upstream as asked is a tier too.
+  std::unordered_map<std::string, int, TransparentStringHash, std::equal_to<>> target_id_of;
 };
+
+// Assigns the tiers' target ids once the tiers are in place (CompileRoutes calls it), so route choice
+// tells repeated targets apart in one pass, whatever the chain's length.
+void FinishCompiling(CompiledRoutes* routes);
 
 // What a request needs of a model, read without parsing the body into a DOM.
 struct RequestNeeds {

@@ -187,6 +187,34 @@ TEST(PlanRouteTest, HundredTiersStillOnePassEach) {
   EXPECT_EQ(p.targets.size(), 101u);
 }
 
+// Never the same provider+model twice, however the repeat arises: two tiers naming the same model at
+// the same provider, or a model outside the plans that is also a tier (the default upstream as asked,
+// then that tier again).
+TEST(PlanRouteTest, RepeatedTargetsAreTriedOnce) {
+  fbpb::RouteTable t;
+  t.set_enabled(true);
+  t.add_providers()->set_name("upstream");
+  for (auto [name, model] : {std::pair{"a", "m-a"}, std::pair{"b", "m-b"}, std::pair{"a2", "m-a"},
+                             std::pair{"c", "m-c"}}) {
+    auto* tier = t.add_tiers();
+    tier->set_name(name);
+    tier->set_model(model);
+    tier->set_provider("upstream");
+    tier->set_available(true);
+  }
+  for (int i : {0, 1, 2, 3}) t.mutable_default_plan()->add_tiers(i);
+  fbpb::RoutePlan p;
+  for (int i : {0, 1, 2, 3}) p.add_tiers(i);
+  (*t.mutable_plans())["m-a"] = p;
+  auto def = Default();
+  def.provider = "upstream";
+  std::vector<std::string> w;
+  auto r = CompileRoutes(t, def, &w);
+  EXPECT_EQ(Names(PlanRoute(r.get(), def, "m-a", nullptr, 0)), (std::vector<std::string>{"a", "b", "c"}));
+  // "m-b" has no plan: the default upstream as asked (which is tier b's target), then the default plan.
+  EXPECT_EQ(Names(PlanRoute(r.get(), def, "m-b", nullptr, 0)), (std::vector<std::string>{"default:", "a", "c"}));
+}
+
 TEST(RequestNeedsTest, ReadsToolsImagesThinkingAndSize) {
   auto n = ReadRequestNeeds(WireFormat::kAnthropic,
                             R"({"model":"m","tools":[{"name":"x"}],"thinking":{"type":"enabled","budget_tokens":1024},

@@ -1,0 +1,157 @@
+// The gateway's per-request table work, at the sizes operators reach: a key lookup (hash the presented
+// key, find it in the table authsvc streams) with 10 to 1,000,000 keys, and route choice with a chain of
+// 3 and of 100 tiers. Each family's smallest size is its baseline; the ratios are printed at the end.
+//
+//   build-bench/bench/gateway_tables_bench
+#include <benchmark/benchmark.h>
+#include <malloc.h>
+
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <string>
+
+#include "common/crypto.h"
+#include "gateway/clients/grpc_fallback_client.h"
+#include "gateway/clients/key_table.h"
+#include "gateway/route/route_plan.h"
+
+namespace luna::gateway {
+namespace {
+
+namespace fbpb = luna::fallback::v1;
+
+std::map<std::string, double>& Results() {
+  static std::map<std::string, double> r;
+  return r;
+}
+
+// (Appended piece by piece: GCC 12 at -O3 warns falsely, -Wrestrict, on "literal" + std::to_string.)
+std::string Cat(std::string_view a, int64_t i, std::string_view b = "") {
+  std::string s(a);
+  s += std::to_string(i);
+  s += b;
+  return s;
+}
+
+std::map<int64_t, std::pair<double, double>>& KeyStats() {  // keys -> bytes per key, load ms
+  static std::map<int64_t, std::pair<double, double>> s;
+  return s;
+}
+
+std::string KeyText(int64_t i) { return Cat("sk-bench-", i, "-0123456789abcdef"); }
+
+struct KeyFixture {
+  KeyTable table;
+  double load_ms = 0;
+  double bytes_per_key = 0;
+};
+
+// One table per size, built once (1,000,000 keys take a while): how long ReplaceAll (a WatchKeys
+// snapshot) takes and what each key costs in memory are measured here too.
+KeyFixture& Keys(int64_t n) {
+  static std::map<int64_t, std::unique_ptr<KeyFixture>> cache;
+  auto& f = cache[n];
+  if (f) return *f;
+  f = std::make_unique<KeyFixture>();
+  // The hashes arrive in the WatchKeys snapshot; building the table from them is the load.
+  std::vector<std::string> hashes;
+  hashes.reserve(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) hashes.push_back(Sha256Hex(KeyText(i)));
+  size_t before = mallinfo2().uordblks;
+  auto t0 = std::chrono::steady_clock::now();
+  std::unordered_map<std::string, KeyEntry> entries;
+  entries.reserve(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    entries.emplace(hashes[static_cast<size_t>(i)], KeyEntry{Cat("key_", i), Cat("agent-", i), true});
+  }
+  f->table.ReplaceAll(std::move(entries));
+  f->load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  f->bytes_per_key = static_cast<double>(mallinfo2().uordblks - before) / static_cast<double>(n);
+  return *f;
+}
+
+// What the request path does per request: hash the key the client sent, then find it.
+void BM_KeyLookup(benchmark::State& state) {
+  const int64_t n = state.range(0);
+  KeyFixture& f = Keys(n);
+  int64_t i = 0;
+  for (auto _ : state) {
+    auto hit = f.table.Find(Sha256Hex(KeyText(i)));
+    benchmark::DoNotOptimize(hit);
+    i = (i * 7919 + 13) % n;
+  }
+  KeyStats()[n] = {f.bytes_per_key, f.load_ms};
+}
+BENCHMARK(BM_KeyLookup)->Arg(10)->Arg(1000)->Arg(100000)->Arg(1000000);
+
+std::shared_ptr<const CompiledRoutes> Chain(int tiers, UpstreamTarget* def) {
+  def->url = *ParseUrl("http://upstream.test:8080");
+  fbpb::RouteTable t;
+  t.set_enabled(true);
+  t.add_providers()->set_name("upstream");
+  for (int i = 0; i < tiers; ++i) {
+    auto* tier = t.add_tiers();
+    tier->set_name(Cat("t", i));
+    tier->set_model(Cat("m", i));
+    tier->set_provider("upstream");
+    tier->set_available(true);
+    tier->set_remaining_fraction(-1);
+    t.mutable_default_plan()->add_tiers(i);
+  }
+  // The requested model is the chain's first; its plan lists every tier, as fallbacksvc makes it.
+  fbpb::RoutePlan p;
+  for (int i = 0; i < tiers; ++i) p.add_tiers(i);
+  (*t.mutable_plans())["m0"] = p;
+  std::vector<std::string> warnings;
+  return CompileRoutes(t, *def, &warnings);
+}
+
+void BM_PlanRoute(benchmark::State& state) {
+  UpstreamTarget def;
+  auto routes = Chain(static_cast<int>(state.range(0)), &def);
+  for (auto _ : state) {
+    auto plan = PlanRoute(routes.get(), def, "m0", nullptr, 0);
+    benchmark::DoNotOptimize(plan);
+  }
+}
+BENCHMARK(BM_PlanRoute)->Arg(3)->Arg(100);
+
+// Prints each size against its family's smallest, measured in the same run.
+class RatioReporter : public benchmark::ConsoleReporter {
+ public:
+  void ReportRuns(const std::vector<Run>& runs) override {
+    ConsoleReporter::ReportRuns(runs);
+    for (const auto& r : runs) Results()[r.benchmark_name()] = r.GetAdjustedCPUTime();
+  }
+  void Finalize() override {
+    ConsoleReporter::Finalize();
+    auto ratio = [](const char* name, const char* base) {
+      auto& r = Results();
+      if (!r.count(name) || !r.count(base)) return;
+      std::printf("%-24s %8.0f ns  = %.2fx %s\n", name, r[name], r[name] / r[base], base);
+    };
+    std::printf("\ncost against the smallest size (the target: flat)\n");
+    for (const auto& [n, f] : KeyStats()) {
+      std::printf("key table of %8lld keys: %.0f bytes per key, built from a snapshot in %.1f ms\n",
+                  static_cast<long long>(n), f.first, f.second);
+    }
+    ratio("BM_KeyLookup/10", "BM_KeyLookup/10");
+    ratio("BM_KeyLookup/1000", "BM_KeyLookup/10");
+    ratio("BM_KeyLookup/100000", "BM_KeyLookup/10");
+    ratio("BM_KeyLookup/1000000", "BM_KeyLookup/10");
+    ratio("BM_PlanRoute/3", "BM_PlanRoute/3");
+    ratio("BM_PlanRoute/100", "BM_PlanRoute/3");
+  }
+};
+
+}  // namespace
+}  // namespace luna::gateway
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  luna::gateway::RatioReporter reporter;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  benchmark::Shutdown();
+  return 0;
+}
