@@ -420,6 +420,37 @@ for p in 200B 10KB 60KB sse; do
   run_wrk "$p" gateway "$gw_port"
 done
 
+# --- 1,000 streams open at once: the gateway's memory -------------------------------------------------
+# 250 streams/s for 4 s, each 105 events 60 ms apart (6.3 s): about 1,000 open together. The gateway's
+# RSS is sampled while they run; every stream must end whole.
+open_streams_phase() {
+  local interval=60 json rss0 peak=0 rss n=0 lg_pid
+  set_behaviour "$interval"
+  rss0=$(awk '/^VmRSS:/ {print $2}' "/proc/${pid[gateway]}/status")
+  "$loadgen" --port "$gw_port" --path /v1/messages --body "$work/gateway-sse.json" --rate 250 --duration 4 \
+    --warmup 0 --connections 16 --max-connections 1500 --drain 20 --header "anthropic-version: 2023-06-01" \
+    --header "x-api-key: $client_key" --sse --expect-events $((sse_events + 5)) >"$work/streams1000.json" &
+  lg_pid=$!
+  local max_open=0 open
+  while kill -0 "$lg_pid" 2>/dev/null; do
+    rss=$(awk '/^VmRSS:/ {print $2}' "/proc/${pid[gateway]}/status")
+    open=$(curl -s --max-time 2 "$gw/metrics" | awk '/^luna_gateway_open_connections / {print $2}')
+    (( rss > peak )) && peak=$rss
+    [[ -n "$open" ]] && (( ${open%.*} > max_open )) && max_open=${open%.*}
+    sleep 0.25
+  done
+  wait "$lg_pid" || true
+  set_behaviour 0
+  json=$(cat "$work/streams1000.json")
+  jq -c --argjson rss0 "$rss0" --argjson peak "$peak" --argjson open "$max_open" \
+    '{kind: "open_streams", streams: .sent, whole: .ok, errors: (.errors + .io_errors), unfinished: .unfinished,
+      event_count_mismatch: .event_count_mismatch, max_open_client_connections: $open,
+      gateway_rss_before_kb: $rss0, gateway_rss_peak_kb: $peak,
+      per_stream_kb: (if $open > 0 then (($peak - $rss0) / $open * 10 | round / 10) else null end)}' <<<"$json"
+}
+open_streams=$(open_streams_phase)
+log "open streams: $(jq -c . <<<"$open_streams")"
+
 # --- usage check: the ledger against the fake upstream's counts, over the whole run and per phase --------
 final=$(usage_snapshot)
 usage_check=$(jq -c --argjson f "$final" --argjson conns "$conns" --argjson per "$per_request_input" '
@@ -455,7 +486,7 @@ dirty=$(git -C "$root" status --porcelain -- gateway authsvc usagesvc fallbacksv
 mkdir -p "$(dirname "$out")"
 jq -s --argjson usage "$usage_check" --argjson memory "$memory" --argjson machine "$machine" \
   --arg commit "$commit${dirty:+-dirty}" --arg date "$(date -u +%FT%TZ)" --argjson quick "$quick" \
-  --argjson rate "$rate" --argjson low "$low_rate" --argjson sser "$sse_rate" --argjson conns "$conns" --argjson tp "$tp_s" --argjson lat "$lat_s" \
+  --argjson streams "$open_streams" --argjson rate "$rate" --argjson low "$low_rate" --argjson sser "$sse_rate" --argjson conns "$conns" --argjson tp "$tp_s" --argjson lat "$lat_s" \
   --argjson gwt "$gw_threads" --argjson ft "$fake_threads" --argjson ev "$sse_events" --argjson siv "$sse_interval_ms" '
   def r1: if . == null then null else (. * 10 | round / 10) end;
   def d($a; $b): if $a == null or $b == null then null else (($a - $b) * 10 | round / 10) end;
@@ -488,12 +519,13 @@ jq -s --argjson usage "$usage_check" --argjson memory "$memory" --argjson machin
                                 p999: d($kg.loadgen.latency_us.p999; $ks.loadgen.latency_us.p999)}} end),
            cpu_us_per_request: {throughput: {straight: $ts.cpu_us_per_request, gateway: $tg.cpu_us_per_request},
                                 latency: {straight: $ls.cpu_us_per_request, gateway: $lg.cpu_us_per_request}}}}) | from_entries),
-     memory: $memory, usage_check: $usage,
+     memory: $memory, open_streams: $streams, usage_check: $usage,
      targets: ($all | {
        added_latency_60KB_p50_le_100us: le(d(find("60KB"; "gateway"; "latency").loadgen.latency_us.p50; find("60KB"; "straight"; "latency").loadgen.latency_us.p50); 100),
        added_latency_60KB_p99_le_1ms: le(d(find("60KB"; "gateway"; "latency").loadgen.latency_us.p99; find("60KB"; "straight"; "latency").loadgen.latency_us.p99); 1000),
        throughput_200B_ge_50pct: (find("200B"; "gateway"; "throughput").wrk.rps >= 0.5 * find("200B"; "straight"; "throughput").wrk.rps),
        throughput_60KB_ge_50pct: (find("60KB"; "gateway"; "throughput").wrk.rps >= 0.5 * find("60KB"; "straight"; "throughput").wrk.rps),
+       gateway_rss_1000_streams_le_100MB: ($streams.gateway_rss_peak_kb <= 102400 and $streams.max_open_client_connections >= 900 and $streams.errors == 0),
        added_ttfb_sse_p50_le_200us: le(d(find("sse"; "gateway"; "latency").loadgen.ttfb_us.p50; find("sse"; "straight"; "latency").loadgen.ttfb_us.p50); 200),
        usage_ledger_matches_upstream: $usage.consistent}),
      raw: $all}' "$results" >"$out"
