@@ -244,7 +244,8 @@ Awaitable<bool> Router::HandleHealth(Request& req, beast::tcp_stream& stream, Ou
                                  {"events_rejected", us.rejected}};
   }
   out.status = can_serve ? 200 : 503;
-  co_return co_await WriteResponse(stream, req.version(), out.status, j.dump(), req.keep_alive());
+  co_return co_await WriteResponse(stream, req.version(), out.status, j.dump(), req.keep_alive(), "application/json",
+                                   OneHeader("x-request-id", out.request_id));
 }
 
 Awaitable<bool> Router::HandleMetrics(Request& req, beast::tcp_stream& stream, Outcome& out) {
@@ -273,7 +274,7 @@ Awaitable<bool> Router::HandleMetrics(Request& req, beast::tcp_stream& stream, O
   }
   out.status = 200;
   co_return co_await WriteResponse(stream, req.version(), 200, metrics_.Render(g), req.keep_alive(),
-                                   "text/plain; version=0.0.4; charset=utf-8");
+                                   "text/plain; version=0.0.4; charset=utf-8", OneHeader("x-request-id", out.request_id));
 }
 
 Awaitable<bool> Router::HandleClientApi(Request& req, beast::tcp_stream& stream, Outcome& out) {
@@ -346,7 +347,8 @@ Awaitable<bool> Router::HandleClientApi(Request& req, beast::tcp_stream& stream,
     std::string list = anthropic ? AnthropicModelList(models, Rfc3339Utc(UnixSeconds(started_wall_)))
                                  : OpenAIModelList(models, UnixSeconds(started_wall_));
     out.status = 200;
-    co_return co_await WriteResponse(stream, req.version(), 200, std::move(list), req.keep_alive());
+    co_return co_await WriteResponse(stream, req.version(), 200, std::move(list), req.keep_alive(), "application/json",
+                                     OneHeader("x-request-id", out.request_id));
   }
 
   // Any other /v1/* request goes to the default upstream as it is.

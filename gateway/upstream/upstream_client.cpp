@@ -465,7 +465,8 @@ Awaitable<RelayResult> UpstreamClient::Forward(const Url& url, Request& req, bea
       GiveBack(key, std::move(conn));
     }
     if (!retryable) co_return last;
-    spdlog::debug("pooled upstream connection was stale ({}); retrying on a new one", last.error);
+    spdlog::debug("rid={} pooled upstream connection was stale ({}); retrying on a new one",
+                  std::string_view(req["x-request-id"].data(), req["x-request-id"].size()), last.error);
   }
   co_return last;
 }

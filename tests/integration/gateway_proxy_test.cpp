@@ -356,6 +356,12 @@ TEST_F(GatewayRequestIdTest, IdTravelsWithTheRequestAndLogsAreJson) {
   auto e = c_.Gateway("POST", "/v1/messages", {{"x-api-key", "sk-wrong"}, {"x-request-id", "trace-err"}}, kSmall);
   EXPECT_EQ(e.status, 401);
   EXPECT_EQ(e.Header("x-request-id"), "trace-err");
+  // And every other answer: health, metrics, the admin API, the model list.
+  EXPECT_EQ(c_.Gateway("GET", "/health", {{"x-request-id", "trace-h"}}).Header("x-request-id"), "trace-h");
+  EXPECT_EQ(c_.Gateway("GET", "/metrics", {{"x-request-id", "trace-m"}}).Header("x-request-id"), "trace-m");
+  auto k = c_.Gateway("GET", "/admin/keys", {{"x-api-key", c_.admin_key()}, {"x-request-id", "trace-k"}});
+  EXPECT_EQ(k.status, 200);
+  EXPECT_EQ(k.Header("x-request-id"), "trace-k");
 
   std::string log;
   ASSERT_TRUE(Eventually([&] {
