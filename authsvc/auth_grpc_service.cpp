@@ -27,6 +27,7 @@ void ToRecord(const KeyEntry& e, pb::KeyRecord* out) {
   out->set_prefix(e.prefix);
   out->set_enabled(e.enabled);
   out->set_created(e.created);
+  if (!e.policy.empty()) KeyPolicyToProto(e.policy, out->mutable_policy());
 }
 
 void ToInfo(const KeyEntry& e, pb::KeyInfo* out) {
@@ -37,6 +38,7 @@ void ToInfo(const KeyEntry& e, pb::KeyInfo* out) {
   out->set_enabled(e.enabled);
   out->set_created(e.created);
   out->set_imported(e.imported);
+  if (!e.policy.empty()) KeyPolicyToProto(e.policy, out->mutable_policy());
 }
 
 void ToEvent(const KeyChange& change, pb::KeyEvent* out) {
@@ -250,7 +252,7 @@ grpc::ServerUnaryReactor* AuthGrpcService::CreateKey(grpc::CallbackServerContext
                                                      const pb::CreateKeyRequest* request,
                                                      pb::CreateKeyResponse* response) {
   return AdminWrite(ctx, [request, response](KeyManager* m) {
-    auto created = m->CreateKey(request->name());
+    auto created = m->CreateKey(request->name(), KeyPolicyFromProto(request->policy()));
     if (created.ok()) {
       response->set_api_key(created->api_key);
       ToInfo(created->entry, response->mutable_key());
@@ -292,6 +294,15 @@ grpc::ServerUnaryReactor* AuthGrpcService::EnableKey(grpc::CallbackServerContext
                                                      pb::KeyInfo* response) {
   return AdminWrite(ctx, [request, response](KeyManager* m) {
     auto key = m->EnableKey(request->key());
+    if (key.ok()) ToInfo(*key, response);
+    return key.status();
+  });
+}
+
+grpc::ServerUnaryReactor* AuthGrpcService::SetKeyPolicy(grpc::CallbackServerContext* ctx,
+                                                        const pb::SetKeyPolicyRequest* request, pb::KeyInfo* response) {
+  return AdminWrite(ctx, [request, response](KeyManager* m) {
+    auto key = m->SetKeyPolicy(request->key().key(), KeyPolicyFromProto(request->policy()));
     if (key.ok()) ToInfo(*key, response);
     return key.status();
   });

@@ -51,6 +51,9 @@ class AuthGrpcService final : public luna::auth::v1::AuthService::CallbackServic
                                      luna::auth::v1::ListKeysResponse* response) override;
   grpc::ServerUnaryReactor* GetKey(grpc::CallbackServerContext* ctx, const luna::auth::v1::KeyRef* request,
                                    luna::auth::v1::KeyInfo* response) override;
+  grpc::ServerUnaryReactor* SetKeyPolicy(grpc::CallbackServerContext* ctx,
+                                         const luna::auth::v1::SetKeyPolicyRequest* request,
+                                         luna::auth::v1::KeyInfo* response) override;
   grpc::ServerUnaryReactor* DisableKey(grpc::CallbackServerContext* ctx, const luna::auth::v1::KeyRef* request,
                                        luna::auth::v1::KeyInfo* response) override;
   grpc::ServerUnaryReactor* EnableKey(grpc::CallbackServerContext* ctx, const luna::auth::v1::KeyRef* request,

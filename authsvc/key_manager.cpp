@@ -181,7 +181,8 @@ absl::Status KeyManager::Commit(KeysState next, KeyChange change) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<KeyManager::NewKey> KeyManager::CreateKey(std::string_view name) {
+absl::StatusOr<KeyManager::NewKey> KeyManager::CreateKey(std::string_view name, KeyPolicy policy) {
+  if (auto st = ValidateKeyPolicy(policy); !st.ok()) return st;
   auto length = CountTextCharacters(name);
   if (!length.has_value()) return absl::InvalidArgumentError("name must be UTF-8 text without control characters");
   if (name.find_first_not_of(' ') == std::string_view::npos) return absl::InvalidArgumentError("name is required");
@@ -205,6 +206,7 @@ absl::StatusOr<KeyManager::NewKey> KeyManager::CreateKey(std::string_view name) 
   e.enabled = true;
   e.created = Now();
   e.imported = false;
+  e.policy = std::move(policy);
 
   KeysState next = state_;
   next.keys.push_back(e);
@@ -224,6 +226,21 @@ absl::StatusOr<KeyEntry> KeyManager::SetEnabled(std::string_view ref, bool enabl
   KeyEntry changed = next.keys[index];
   if (auto st = Commit(std::move(next), KeyChange{KeyChange::Type::kUpsert, {changed}}); !st.ok()) return st;
   spdlog::info("admin: {} key {}", enabled ? "enabled" : "disabled", changed.id);
+  return changed;
+}
+
+absl::StatusOr<KeyEntry> KeyManager::SetKeyPolicy(std::string_view ref, KeyPolicy policy) {
+  if (auto st = ValidateKeyPolicy(policy); !st.ok()) return st;
+  std::lock_guard write_lock(write_mu_);
+  const KeyEntry* found = Find(ref);
+  if (found == nullptr) return absl::NotFoundError(absl::StrCat("key not found: ", DescribeRef(ref)));
+  if (found->policy == policy) return *found;
+  size_t index = index_by_id_.at(found->id);
+  KeysState next = state_;
+  next.keys[index].policy = std::move(policy);
+  KeyEntry changed = next.keys[index];
+  if (auto st = Commit(std::move(next), KeyChange{KeyChange::Type::kUpsert, {changed}}); !st.ok()) return st;
+  spdlog::info("admin: set the policy of key {}", changed.id);
   return changed;
 }
 

@@ -98,7 +98,10 @@ class KeyManager {
   absl::StatusOr<KeyEntry> GetKey(std::string_view ref) const;
 
   // INVALID_ARGUMENT for an empty name, one over 200 characters, or one that is not UTF-8 text.
-  absl::StatusOr<NewKey> CreateKey(std::string_view name);
+  // INVALID_ARGUMENT, naming the field, for a policy ValidateKeyPolicy refuses.
+  absl::StatusOr<NewKey> CreateKey(std::string_view name, KeyPolicy policy = {});
+  // Replaces the key's whole policy. Idempotent like DisableKey.
+  absl::StatusOr<KeyEntry> SetKeyPolicy(std::string_view ref, KeyPolicy policy);
   // Idempotent: a key already in the wanted state is returned without a write or an event.
   absl::StatusOr<KeyEntry> DisableKey(std::string_view ref);
   absl::StatusOr<KeyEntry> EnableKey(std::string_view ref);

@@ -126,6 +126,17 @@ absl::StatusOr<KeyStore::Contents> ParseLegacy(const Json& root, const std::stri
         return TypeError(path, where + ".created", "a string or a number", *created);
       }
     }
+    // The old proxy's later versions limited a key to some models.
+    for (const char* field : {"allowed_models", "models"}) {
+      const Json* models = Optional(entry, field);
+      if (models == nullptr) continue;
+      if (!models->is_array()) return TypeError(path, where + "." + field, "an array of model names", *models);
+      for (const auto& m : *models) {
+        if (!m.is_string()) return TypeError(path, where + "." + field, "an array of model names", m);
+        e.policy.models.push_back(m.get<std::string>());
+      }
+    }
+    if (auto st = ValidateKeyPolicy(e.policy); !st.ok()) return LoadError(path, where, std::string(st.message()));
     if (const Json* usage = Optional(entry, "usage")) {
       if (!usage->is_object()) return TypeError(path, where + ".usage", "an object", *usage);
       c.legacy_usage[e.id] = usage->dump(-1, ' ', false, Json::error_handler_t::replace);
@@ -157,7 +168,7 @@ absl::Status ReadBool(const Json& object, const char* field, const std::string& 
 
 absl::StatusOr<KeyStore::Contents> ParseOwn(const Json& root, const std::string& path) {
   static const char* const kTopFields[] = {"format", "version", "admin_key_sha256", "keys", "legacy_usage"};
-  static const char* const kKeyFields[] = {"id", "sha256", "name", "prefix", "enabled", "created", "imported"};
+  static const char* const kKeyFields[] = {"id", "sha256", "name", "prefix", "enabled", "created", "imported", "policy"};
   auto known = [](const auto& fields, const std::string& name) {
     return std::any_of(std::begin(fields), std::end(fields), [&](const char* f) { return name == f; });
   };
@@ -206,6 +217,11 @@ absl::StatusOr<KeyStore::Contents> ParseOwn(const Json& root, const std::string&
                     ReadString(entry, "created", path, where, &e.created),
                     ReadBool(entry, "imported", path, where, &e.imported)}) {
       if (!st.ok()) return st;
+    }
+    if (const Json* policy = Optional(entry, "policy")) {
+      auto parsed = KeyPolicyFromJson(nlohmann::json(*policy), "policy");
+      if (!parsed.ok()) return LoadError(path, where, std::string(parsed.status().message()));
+      e.policy = std::move(*parsed);
     }
     if (!IsWellFormedKeyId(e.id)) return LoadError(path, where + ".id", "expected \"key_\" and 16 lowercase hex digits");
     if (!IsSha256Hex(e.sha256)) return LoadError(path, where + ".sha256", "expected 64 lowercase hex digits");
@@ -296,6 +312,7 @@ std::string KeyStore::Serialize(const KeysState& state, const LegacyUsage& legac
     entry["enabled"] = e.enabled;
     entry["created"] = e.created;
     entry["imported"] = e.imported;
+    if (!e.policy.empty()) entry["policy"] = Json(KeyPolicyToJson(e.policy));
     keys.push_back(std::move(entry));
   }
   root["keys"] = std::move(keys);

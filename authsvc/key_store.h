@@ -3,10 +3,12 @@
 //
 // Two formats are read:
 //   old (the Python proxy's keys.json), read as is:
-//     {"admin_key": "...", "keys": {"sk-...": {"name", "enabled", "created", "usage": {...}}}}
+//     {"admin_key": "...", "keys": {"sk-...": {"name", "enabled", "created", "usage": {...},
+//                                             "allowed_models": [...] (later versions; also "models")}}}
 //   own, the only one written:
 //     {"format": "luna-keys", "version": 1, "admin_key_sha256": "<hex>" (optional),
-//      "keys": [{"id", "sha256", "name", "prefix", "enabled", "created", "imported"}],
+//      "keys": [{"id", "sha256", "name", "prefix", "enabled", "created", "imported",
+//                "policy" (only when set; common/key_policy.h's JSON form)}],
 //      "legacy_usage": {"<key id>": <the old usage object verbatim>}}
 // Full keys are never written; an old file keeps them only until the first write replaces it (the
 // original stays in the backup, which the operator should delete once the migration is confirmed).
@@ -20,6 +22,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/key_policy.h"
 
 namespace luna::authsvc {
 
@@ -32,6 +35,7 @@ struct KeyEntry {
   bool enabled = true;
   std::string created;  // RFC 3339 for new keys, the old proxy's value (as text) for imported ones
   bool imported = false;
+  KeyPolicy policy;  // what the key may do; empty = no limits
 
   bool operator==(const KeyEntry&) const = default;
 };

@@ -264,6 +264,59 @@ TEST_F(AuthsvcGrpcTest, WatchKeysSendsASnapshotThenUpsertAndDeleteWithin1s) {
   EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
 }
 
+TEST_F(AuthsvcGrpcTest, SetKeyPolicyIsAdminOnlyValidatedPersistedAndWatched) {
+  auto ctx = Ctx();
+  pb::WatchKeysRequest req;
+  auto reader = stub_->WatchKeys(ctx.get(), req);
+  auto snapshot = ReadAsync(reader.get());
+  ASSERT_EQ(snapshot.wait_for(1s), std::future_status::ready);
+
+  pb::SetKeyPolicyRequest set;
+  set.mutable_key()->set_key(AliceId());
+  set.mutable_policy()->add_models("claude-*");
+  set.mutable_policy()->set_requests_per_minute(30);
+  pb::KeyInfo info;
+  EXPECT_EQ(stub_->SetKeyPolicy(Ctx("x-api-key", kAliceKey).get(), set, &info).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(stub_->SetKeyPolicy(Ctx().get(), set, &info).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  pb::SetKeyPolicyRequest bad = set;
+  bad.mutable_policy()->set_tokens_per_day(-1);
+  auto st = stub_->SetKeyPolicy(Admin().get(), bad, &info);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(st.error_message().rfind("policy.tokens_per_day", 0), 0u) << st.error_message();
+  pb::SetKeyPolicyRequest unknown = set;
+  unknown.mutable_key()->set_key("key_0000000000000000");
+  EXPECT_EQ(stub_->SetKeyPolicy(Admin().get(), unknown, &info).error_code(), grpc::StatusCode::NOT_FOUND);
+
+  auto upsert = ReadAsync(reader.get());
+  ASSERT_TRUE(stub_->SetKeyPolicy(Admin().get(), set, &info).ok());
+  EXPECT_EQ(info.policy().requests_per_minute(), 30);
+  ASSERT_EQ(upsert.wait_for(1s), std::future_status::ready);
+  auto [ok, event] = upsert.get();
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(event.type(), pb::KeyEvent::UPSERT);
+  ASSERT_EQ(event.keys_size(), 1);
+  EXPECT_EQ(event.keys(0).policy().models(0), "claude-*");
+  EXPECT_EQ(event.keys(0).policy().requests_per_minute(), 30);
+  // The refused calls wrote nothing; the accepted one is in the file.
+  auto reloaded = KeyStore::Open(manager_->keys_file());
+  ASSERT_TRUE(reloaded.ok());
+  EXPECT_EQ((*reloaded)->loaded_state().keys[0].policy.requests_per_minute, 30);
+  EXPECT_EQ((*reloaded)->loaded_state().keys[0].policy.tokens_per_day, 0);
+
+  pb::CreateKeyRequest create;
+  create.set_name("with-policy");
+  create.mutable_policy()->set_tokens_per_month(5000);
+  pb::CreateKeyResponse created;
+  ASSERT_TRUE(stub_->CreateKey(Admin().get(), create, &created).ok());
+  EXPECT_EQ(created.key().policy().tokens_per_month(), 5000);
+  create.mutable_policy()->add_models("bad*model");
+  EXPECT_EQ(stub_->CreateKey(Admin().get(), create, &created).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+
+  ctx->TryCancel();
+  reader->Finish();
+}
+
 TEST_F(AuthsvcGrpcTest, ShutdownWithAnOpenWatchStreamEndsItWithOkPromptly) {
   // Stopping the service finishes open watch streams with OK, so the server's Shutdown does not wait out its grace.
   auto ctx = Ctx();

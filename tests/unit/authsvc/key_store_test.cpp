@@ -305,5 +305,57 @@ TEST(KeyStoreTest, FailedSaveReportsUnavailableAndKeepsTheFile) {
   EXPECT_NE(Message(st).find("cannot write keys file"), std::string::npos) << st;
 }
 
+TEST(KeyStoreTest, PoliciesAreSavedOnlyWhenSetAndLoadBack) {
+  TempDir dir;
+  std::string path = dir.File("keys.json");
+  auto store = KeyStore::Open(path);
+  ASSERT_TRUE(store.ok());
+  KeysState state;
+  state.keys.push_back(MakeEntry("key_0123456789abcdef", "sk-first-key-0000000000", "limited", true));
+  state.keys.push_back(MakeEntry("key_fedcba9876543210", "sk-second-key-111111111", "free", true));
+  state.keys[0].policy.models = {"claude-*"};
+  state.keys[0].policy.tokens_per_day = 1000;
+  state.keys[0].policy.expires_unix_ms = 1798761600000;
+  ASSERT_TRUE((*store)->Save(state).ok());
+  auto file = nlohmann::json::parse(ReadText(path));
+  EXPECT_EQ(file["keys"][0]["policy"]["models"], nlohmann::json({"claude-*"}));
+  EXPECT_EQ(file["keys"][0]["policy"]["expires_at"], "2027-01-01T00:00:00Z");
+  EXPECT_FALSE(file["keys"][1].contains("policy")) << "a key without limits is written as before";
+  auto reloaded = KeyStore::Open(path);
+  ASSERT_TRUE(reloaded.ok()) << reloaded.status();
+  EXPECT_EQ((*reloaded)->loaded_state(), state);
+}
+
+TEST(KeyStoreTest, BadPolicyInTheFileIsRefusedWithItsPlace) {
+  TempDir dir;
+  std::string path = dir.File("keys.json");
+  KeysState state;
+  state.keys.push_back(MakeEntry("key_0123456789abcdef", "sk-first-key-0000000000", "limited", true));
+  std::string text = KeyStore::Serialize(state, {});
+  auto j = nlohmann::json::parse(text);
+  j["keys"][0]["policy"] = {{"tokens_per_day", -3}};
+  WriteText(path, j.dump());
+  auto store = KeyStore::Open(path);
+  ASSERT_FALSE(store.ok());
+  EXPECT_NE(Message(store.status()).find("keys[0]: policy.tokens_per_day"), std::string::npos) << store.status();
+}
+
+TEST(KeyStoreTest, LegacyAllowedModelsBecomeThePolicy) {
+  // The old proxy's later versions limited a key to some models ("allowed_models").
+  TempDir dir;
+  std::string path = dir.File("keys.json");
+  WriteText(path, std::string(R"({"admin_key": "sk-admin-legacy", "keys": {")") + kAliceKey +
+                      R"(": {"name": "alice", "enabled": true, "allowed_models": ["claude-sonnet-4-5", "gpt-4o*"]}}})");
+  auto store = KeyStore::Open(path);
+  ASSERT_TRUE(store.ok()) << store.status();
+  ASSERT_EQ((*store)->loaded_state().keys.size(), 1u);
+  EXPECT_EQ((*store)->loaded_state().keys[0].policy.models,
+            (std::vector<std::string>{"claude-sonnet-4-5", "gpt-4o*"}));
+  WriteText(path, std::string(R"({"keys": {")") + kAliceKey + R"(": {"allowed_models": "claude"}}})");
+  auto bad = KeyStore::Open(path);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(Message(bad.status()).find("allowed_models"), std::string::npos) << bad.status();
+}
+
 }  // namespace
 }  // namespace luna::authsvc
