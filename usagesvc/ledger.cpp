@@ -189,13 +189,16 @@ void Ledger::ApplyLegacy(std::string_view key_id, const LegacyKeyUsage& u) {
   }
 }
 
-int64_t Ledger::Apply(const spb::JournalRecord& record, std::vector<std::string>* legacy_errors) {
+int64_t Ledger::Apply(const spb::JournalRecord& record, std::vector<std::string>* legacy_errors,
+                      std::vector<int>* applied_indexes) {
   std::unique_lock lock(mu_);
   int64_t applied = 0;
-  for (const pb::UsageEvent& e : record.events()) {
+  for (int i = 0; i < record.events_size(); ++i) {
+    const pb::UsageEvent& e = record.events(i);
     if (!seen_.insert(DigestOf(e.event_id())).second) continue;
     ApplyEvent(e);
     ++applied;
+    if (applied_indexes != nullptr) applied_indexes->push_back(i);
   }
   for (const spb::LegacyImport& imp : record.legacy_imports()) {
     if (!legacy_imported_.try_emplace(imp.key_id(), imp.usage_json()).second) continue;

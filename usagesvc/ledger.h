@@ -151,7 +151,9 @@ class Ledger {
   // Applies one durable journal record: every event not yet seen (by digest) and every legacy import not
   // yet imported. Returns the number of events applied. A legacy import whose JSON does not parse is
   // recorded as imported but contributes nothing (it is reported in `legacy_errors` if given).
-  int64_t Apply(const storage::v1::JournalRecord& record, std::vector<std::string>* legacy_errors = nullptr);
+  // `applied`, if given, receives the indexes (in record.events()) of the events applied.
+  int64_t Apply(const storage::v1::JournalRecord& record, std::vector<std::string>* legacy_errors = nullptr,
+                std::vector<int>* applied = nullptr);
 
   std::vector<UsageRow> Query(const UsageQuery& query) const;
   // Detail events of `key_id` (empty: all) with time >= since_ms, newest first, at most `limit`.

@@ -77,6 +77,7 @@ int main(int argc, char** argv) {
   // server, call counters, service, store, auth client.
   luna::usagesvc::GrpcAuthClient auth(grpc::CreateChannel(config->authsvc_addr, grpc::InsecureChannelCredentials()));
   std::unique_ptr<luna::usagesvc::UsageStore> store;
+  std::unique_ptr<luna::usagesvc::SpendWatchHub> spend_watch;
   luna::usagesvc::UsageGrpcService service(&auth);
   luna::ServiceMetrics metrics("luna_usagesvc", {luna::usagesvc::kUsageServiceName});
   auto server = luna::GrpcServer::Start(config->listen, {&service}, luna::usagesvc::UsageGrpcService::kHealthName,
@@ -130,6 +131,8 @@ int main(int argc, char** argv) {
       report.events_replayed, report.bytes_dropped, stats.keys, stats.aggregate_rows, stats.event_ids,
       stats.legacy_keys);
 
+  spend_watch = std::make_unique<luna::usagesvc::SpendWatchHub>(store->StartSpendTracking());
+  service.AttachSpendWatch(spend_watch.get());
   service.AttachStore(store.get());
   store->SetHealthListener([grpc_server](bool healthy) { grpc_server->SetServing(healthy); });
   if (!flags.port_file.empty()) {
@@ -149,6 +152,7 @@ int main(int argc, char** argv) {
   importer.reset();
   metrics_server.Stop();
   store->SetHealthListener(nullptr);
+  spend_watch->Shutdown();  // ends the gateways' streams, so the server need not wait for them
   (*server)->Shutdown(kShutdownGraceMs);
   spdlog::info("stopped");
   return 0;

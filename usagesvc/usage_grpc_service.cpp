@@ -144,4 +144,14 @@ grpc::ServerUnaryReactor* UsageGrpcService::ListEvents(grpc::CallbackServerConte
   return reactor;
 }
 
+grpc::ServerWriteReactor<pb::SpendUpdate>* UsageGrpcService::WatchSpend(grpc::CallbackServerContext* ctx,
+                                                                      const pb::WatchSpendRequest* request) {
+  SpendWatchHub* hub = spend_.load(std::memory_order_acquire);
+  if (hub == nullptr) {
+    return FinishedSpendStream(
+        grpc::Status(grpc::StatusCode::UNAVAILABLE, "usagesvc is starting: the ledger is not loaded yet"));
+  }
+  return hub->Open(ctx, request);
+}
+
 }  // namespace luna::usagesvc

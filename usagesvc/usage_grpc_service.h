@@ -10,6 +10,7 @@
 
 #include "usage.grpc.pb.h"
 #include "usagesvc/grpc_auth_client.h"
+#include "usagesvc/spend_watch.h"
 #include "usagesvc/usage_store.h"
 
 namespace luna::usagesvc {
@@ -24,6 +25,8 @@ class UsageGrpcService final : public luna::usage::v1::UsageService::CallbackSer
   explicit UsageGrpcService(AuthClient* auth, UsageStore* store = nullptr);
 
   void AttachStore(UsageStore* store);
+  // The hub that serves WatchSpend; until it is attached those calls end with UNAVAILABLE.
+  void AttachSpendWatch(SpendWatchHub* hub) { spend_.store(hub, std::memory_order_release); }
   // The store, or null before AttachStore (any thread).
   UsageStore* store() const { return store_.load(std::memory_order_acquire); }
 
@@ -36,6 +39,8 @@ class UsageGrpcService final : public luna::usage::v1::UsageService::CallbackSer
   grpc::ServerUnaryReactor* ListEvents(grpc::CallbackServerContext* ctx,
                                        const luna::usage::v1::ListEventsRequest* request,
                                        luna::usage::v1::ListEventsResponse* response) override;
+  grpc::ServerWriteReactor<luna::usage::v1::SpendUpdate>* WatchSpend(
+      grpc::CallbackServerContext* ctx, const luna::usage::v1::WatchSpendRequest* request) override;
 
   static constexpr int kDefaultListLimit = 100;
   static constexpr int kMaxListLimit = 10000;
@@ -45,6 +50,7 @@ class UsageGrpcService final : public luna::usage::v1::UsageService::CallbackSer
 
   AuthClient* const auth_;
   std::atomic<UsageStore*> store_;
+  std::atomic<SpendWatchHub*> spend_{nullptr};
 };
 
 }  // namespace luna::usagesvc

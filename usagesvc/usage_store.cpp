@@ -357,9 +357,19 @@ void UsageStore::WriterLoop() {
   if (snapshot_thread_.joinable()) snapshot_thread_.join();
 }
 
+SpendTracker* UsageStore::StartSpendTracking() {
+  std::lock_guard lock(mu_);
+  if (!spend_) spend_ = std::make_unique<SpendTracker>(ledger_.get(), ledger_->options().now_ms);
+  return spend_.get();
+}
+
 void UsageStore::ApplyRecord(const spb::JournalRecord& record) {
   std::vector<std::string> legacy_errors;
-  ledger_->Apply(record, &legacy_errors);
+  if (spend_) {
+    spend_->Apply(record, &legacy_errors);
+  } else {
+    ledger_->Apply(record, &legacy_errors);
+  }
   for (const auto& e : legacy_errors) spdlog::error("legacy usage not imported: {}", e);
 }
 

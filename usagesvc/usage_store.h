@@ -51,6 +51,7 @@
 #include "absl/status/statusor.h"
 #include "usagesvc/journal.h"
 #include "usagesvc/ledger.h"
+#include "usagesvc/spend_tracker.h"
 
 namespace luna::usagesvc {
 
@@ -124,6 +125,9 @@ class UsageStore {
   void ImportLegacy(std::vector<storage::v1::LegacyImport> imports, ImportDone done);
 
   const Ledger& ledger() const { return *ledger_; }
+  // A tracker of the keys' spend over this store's ledger; from then on records are applied through
+  // it. Call before the store receives its first Record.
+  SpendTracker* StartSpendTracking();
   const LoadReport& load_report() const { return load_report_; }
   const std::string& data_dir() const { return options_.data_dir; }
 
@@ -170,6 +174,7 @@ class UsageStore {
   UsageStoreOptions options_;
   JournalFaults faults_;
   std::unique_ptr<Ledger> ledger_;
+  std::unique_ptr<SpendTracker> spend_;
   LoadReport load_report_;
 
   // Owned by the writer thread after Open.
