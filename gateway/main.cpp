@@ -70,6 +70,12 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
+  // The keys' spend for their budgets, streamed by usagesvc.
+  luna::gateway::SpendBook spend;
+  std::unique_ptr<luna::gateway::GrpcSpendWatch> spend_watch;
+  if (usage && !cfg.usagesvc_addr.empty()) {
+    spend_watch = std::make_unique<luna::gateway::GrpcSpendWatch>(cfg.usagesvc_addr, usage->id_prefix(), &spend);
+  }
   std::unique_ptr<luna::gateway::GrpcFallbackClient> fallback;
   if (cfg.fallbacksvc_addr != "off") {
     luna::gateway::UpstreamTarget default_target;
@@ -82,7 +88,7 @@ int main(int argc, char** argv) {
   }
   luna::gateway::ServerStats stats;
   luna::gateway::RouterDeps deps{*config, *url, &keys, auth.get(), upstream.get(), &stats, usage.get(),
-                                 fallback.get()};
+                                 fallback.get(), spend_watch ? &spend : nullptr};
   auto server = luna::gateway::HttpServer::Create(deps);
   if (!server.ok()) {
     spdlog::critical("{}", std::string(server.status().message()));
@@ -90,6 +96,7 @@ int main(int argc, char** argv) {
   }
   auth->Start();
   if (fallback) fallback->Start();
+  if (spend_watch) spend_watch->Start();
   (*server)->Start();
   spdlog::info("gateway listening on {} (port {}), upstream {}, authsvc {}, {} I/O thread(s)", cfg.listen,
                (*server)->port(), cfg.upstream_url, cfg.authsvc_addr, cfg.threads);
@@ -105,10 +112,12 @@ int main(int argc, char** argv) {
   if (usage) usage->Stop(2000);
   auth->Stop();
   if (fallback) fallback->Stop();
+  if (spend_watch) spend_watch->Stop();
   upstream->CloseIdle();
   // The server (and its I/O context) goes last: late gRPC completions may still post into it.
   auth.reset();
   fallback.reset();
+  spend_watch.reset();
   upstream.reset();
   usage.reset();
   server->reset();

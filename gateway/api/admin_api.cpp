@@ -68,9 +68,34 @@ std::string MessageFor(const grpc::Status& st, const char* service) {
   }
 }
 
-json KeyJson(const authpb::KeyInfo& k) {
-  return json{{"id", k.id()},           {"key", k.masked()},     {"name", k.name()},
-              {"enabled", k.enabled()}, {"created", k.created()}, {"imported", k.imported()}};
+// A key for admins: the old proxy's fields, its policy, and (with budgets) how much of each is left.
+json KeyJson(const authpb::KeyInfo& k, const SpendBook* book) {
+  json j{{"id", k.id()},           {"key", k.masked()},     {"name", k.name()},
+         {"enabled", k.enabled()}, {"created", k.created()}, {"imported", k.imported()}};
+  const KeyPolicy policy = KeyPolicyFromProto(k.policy());
+  const int64_t now_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  j["policy"] = KeyPolicyToJson(policy);
+  j["expired"] = policy.expires_unix_ms > 0 && now_ms >= policy.expires_unix_ms;
+  if (policy.has_budget()) {
+    // usagesvc's totals as this gateway last heard them (its own spend of the last moments aside).
+    KeyLimiter view(k.id());
+    auto [day, month] = view.Budgets(policy, book, now_ms);
+    json budgets = json::object();
+    for (auto [name, b] : {std::pair{"day", day}, std::pair{"month", month}}) {
+      if (b.limit <= 0) continue;
+      budgets[name] = {{"limit", b.limit},
+                       {"used", b.used},
+                       {"remaining", std::max<int64_t>(0, b.limit - b.used)},
+                       {"resets_at", FormatRfc3339Ms(b.resets_at_ms)}};
+    }
+    budgets["source"] = book == nullptr          ? "no usagesvc: not counted"
+                        : book->connected()      ? "usagesvc"
+                        : book->ever_synced()    ? "usagesvc (disconnected: last known totals)"
+                                                 : "usagesvc (not reached yet)";
+    j["budgets"] = std::move(budgets);
+  }
+  return j;
 }
 
 std::string PercentDecode(std::string_view s) {
@@ -437,7 +462,7 @@ Awaitable<bool> Router::HandleAdmin(Request& req, beast::tcp_stream& stream, Out
       }
       json keys = json::array();
       for (const auto& k : resp.keys()) {
-        json item = KeyJson(k);
+        json item = KeyJson(k, deps_.spend);
         if (have_usage) {
           const auto& t = per_key[k.id()];
           item["total_input"] = t.input_tokens();
@@ -472,11 +497,17 @@ Awaitable<bool> Router::HandleAdmin(Request& req, beast::tcp_stream& stream, Out
       }
       authpb::CreateKeyRequest creq;
       creq.set_name(name);
+      if (body.is_object() && body.contains("policy")) {
+        auto policy = KeyPolicyFromJson(body["policy"], "policy");
+        if (!policy.ok()) co_return co_await WriteError(stream, req, out, 400, std::string(policy.status().message()));
+        KeyPolicyToProto(*policy, creq.mutable_policy());
+      }
       auto [st, resp] = co_await Rpc<AuthAsync, authpb::CreateKeyRequest, authpb::CreateKeyResponse>(
           auth, &AuthAsync::CreateKey, cred, creq);
       if (!st.ok()) co_return co_await fail(st);
       out.key_id = resp.key().id();
-      json answer = {{"api_key", resp.api_key()}, {"name", resp.key().name()}, {"id", resp.key().id()}};
+      json answer = {{"api_key", resp.api_key()}, {"name", resp.key().name()}, {"id", resp.key().id()},
+                     {"policy", KeyPolicyToJson(KeyPolicyFromProto(resp.key().policy()))}};
       co_return co_await ok(std::move(answer));
     }
     co_return co_await WriteError(stream, req, out, 405, "Method not allowed: use GET or POST /admin/keys", true,
@@ -490,7 +521,33 @@ Awaitable<bool> Router::HandleAdmin(Request& req, beast::tcp_stream& stream, Out
     using Method = AsyncMethod<AuthAsync, authpb::KeyRef, authpb::KeyInfo>;
     Method method = nullptr;
     std::string status_word;
-    if ((action.empty() || action == "usage") && get) {
+    if (action == "policy" && (req.method() == http::verb::put || req.method() == http::verb::patch)) {
+      // PUT replaces the whole policy; PATCH changes the fields given (null lifts one limit).
+      json body = json::parse(req.body(), nullptr, false);
+      if (body.is_discarded() || !body.is_object()) {
+        co_return co_await WriteError(stream, req, out, 400,
+                                      "Body must be a JSON object: the policy, e.g. {\"models\": [\"claude-*\"], "
+                                      "\"requests_per_minute\": 60}");
+      }
+      if (req.method() == http::verb::patch) {
+        auto [gst, current] = co_await Rpc<AuthAsync, authpb::KeyRef, authpb::KeyInfo>(auth, &AuthAsync::GetKey, cred, ref);
+        if (!gst.ok()) co_return co_await fail(gst);
+        json merged = KeyPolicyToJson(KeyPolicyFromProto(current.policy()));
+        merged.merge_patch(body);
+        body = std::move(merged);
+      }
+      auto policy = KeyPolicyFromJson(body, "policy");
+      if (!policy.ok()) co_return co_await WriteError(stream, req, out, 400, std::string(policy.status().message()));
+      authpb::SetKeyPolicyRequest preq;
+      *preq.mutable_key() = ref;
+      KeyPolicyToProto(*policy, preq.mutable_policy());
+      auto [st, info] = co_await Rpc<AuthAsync, authpb::SetKeyPolicyRequest, authpb::KeyInfo>(
+          auth, &AuthAsync::SetKeyPolicy, cred, preq);
+      if (!st.ok()) co_return co_await fail(st);
+      out.key_id = info.id();
+      co_return co_await ok(KeyJson(info, deps_.spend));
+    }
+    if ((action.empty() || action == "usage" || action == "policy") && get) {
       method = &AuthAsync::GetKey;
     } else if (action == "disable" && req.method() == http::verb::post) {
       method = &AuthAsync::DisableKey;
@@ -508,7 +565,7 @@ Awaitable<bool> Router::HandleAdmin(Request& req, beast::tcp_stream& stream, Out
       out.key_id = dresp.id();
       json answer = {{"status", "deleted"}, {"name", info.name()}, {"id", dresp.id()}};
       co_return co_await ok(std::move(answer));
-    } else if (action.empty() || action == "disable" || action == "enable" || action == "usage") {
+    } else if (action.empty() || action == "disable" || action == "enable" || action == "usage" || action == "policy") {
       co_return co_await WriteError(stream, req, out, 405, "Method not allowed for " + std::string(path));
     }
     if (method != nullptr) {
@@ -560,7 +617,7 @@ Awaitable<bool> Router::HandleAdmin(Request& req, beast::tcp_stream& stream, Out
                          {"daily", daily}}}};
         co_return co_await ok(std::move(answer));
       }
-      if (status_word.empty()) co_return co_await ok(KeyJson(info));
+      if (status_word.empty()) co_return co_await ok(KeyJson(info, deps_.spend));
       json answer = {{"status", status_word}, {"name", info.name()}, {"id", info.id()}};
       co_return co_await ok(std::move(answer));
     }

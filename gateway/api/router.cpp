@@ -48,7 +48,21 @@ Awaitable<bool> WriteError(beast::tcp_stream& stream, const Request& req, Router
   co_return ok && keep_alive && req.keep_alive();
 }
 
+Awaitable<bool> WriteLimitError(beast::tcp_stream& stream, const Request& req, Router::Outcome& out,
+                                const LimitDecision& decision, bool keep_alive) {
+  std::string message = LimitMessage(decision);
+  HeaderList headers = OneHeader("retry-after", std::to_string(std::max<int64_t>(1, (decision.retry_after_ms + 999) / 1000)));
+  co_return co_await WriteError(stream, req, out, 429, message, keep_alive, std::move(headers));
+}
+
 namespace {
+
+int64_t UnixMs(std::chrono::system_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+int64_t MonoMs(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
 
 std::string_view PathOf(const Request& req) {
   std::string_view t(req.target().data(), req.target().size());
@@ -241,7 +255,11 @@ Awaitable<bool> Router::HandleHealth(Request& req, beast::tcp_stream& stream, Ou
                                  {"connected", us.connected},
                                  {"events_pending", us.pending},
                                  {"events_acknowledged", us.acknowledged},
-                                 {"events_rejected", us.rejected}};
+                                 {"events_rejected", us.rejected},
+                                 {"spend_stream", deps_.spend == nullptr ? "off"
+                                                  : deps_.spend->connected() ? "synced"
+                                                                             : "disconnected"},
+                                 {"spend_keys", deps_.spend == nullptr ? 0 : deps_.spend->keys()}};
   }
   out.status = can_serve ? 200 : 503;
   co_return co_await WriteResponse(stream, req.version(), out.status, j.dump(), req.keep_alive(), "application/json",
@@ -322,6 +340,21 @@ Awaitable<bool> Router::HandleClientApi(Request& req, beast::tcp_stream& stream,
   }
   out.key_id = entry->id;
   if (!entry->enabled) co_return co_await WriteError(stream, req, out, 403, "API key disabled");
+  if (entry->policy) {
+    // The key's policy: expiry, then its request rate (every /v1 call counts); the model, tokens and
+    // budgets are checked by HandleModelCall.
+    out.policy = entry->policy;
+    out.limiter = entry->limiter;
+    const KeyPolicy& policy = *entry->policy;
+    if (policy.expires_unix_ms > 0 && UnixMs(wall0) >= policy.expires_unix_ms) {
+      std::string message = "API key expired at " + FormatRfc3339Ms(policy.expires_unix_ms);
+      co_return co_await WriteError(stream, req, out, 403, message);
+    }
+    if (out.limiter) {
+      LimitDecision d = out.limiter->TakeRequest(policy, MonoMs(t0));
+      if (!d.ok()) co_return co_await WriteLimitError(stream, req, out, d);
+    }
+  }
 
   if (path == "/v1/messages") co_return co_await HandleModelCall(req, stream, out, WireFormat::kAnthropic, t0, wall0);
   if (path == "/v1/chat/completions") {
@@ -341,7 +374,10 @@ Awaitable<bool> Router::HandleClientApi(Request& req, beast::tcp_stream& stream,
       }
     }
   }
-  if (path == "/v1/models" && !models.empty() &&
+  // A key limited to some models sees only those (and never the upstream's own list).
+  const bool limited = out.policy && !out.policy->models.empty();
+  if (limited) std::erase_if(models, [&](const std::string& m) { return !ModelAllowed(out.policy->models, m); });
+  if (path == "/v1/models" && (!models.empty() || limited) &&
       (req.method() == http::verb::get || req.method() == http::verb::head)) {
     bool anthropic = req.find("anthropic-version") != req.end();
     std::string list = anthropic ? AnthropicModelList(models, Rfc3339Utc(UnixSeconds(started_wall_)))
@@ -414,19 +450,46 @@ Awaitable<bool> Router::HandleModelCall(Request& req, beast::tcp_stream& stream,
   const bool keep_alive = req.keep_alive() && !deps_.stats->stopping.load();
   const bool metering = deps_.usage != nullptr;
   const int64_t now_unix = UnixSeconds(wall0);
-  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(wall0.time_since_epoch()).count();
+  const int64_t now_ms = UnixMs(wall0);
+
+  // --- the key's policy: the model it may use, its tokens per minute and its budgets ---
+  if (out.policy) {
+    const KeyPolicy& policy = *out.policy;
+    if (!ModelAllowed(policy.models, call.model)) {
+      std::string message = "This API key may not use model ";
+      message.append(call.model.empty() ? std::string("(none given)") : "'" + call.model + "'");
+      message.append("; it may use: ");
+      for (size_t i = 0; i < policy.models.size(); ++i) message.append(i == 0 ? "" : ", ").append(policy.models[i]);
+      co_return co_await WriteError(stream, req, out, 403, message, keep_alive);
+    }
+    if (out.limiter) {
+      LimitDecision d = out.limiter->CheckTokens(policy, deps_.spend, now_ms, MonoMs(Clock::now()));
+      if (!d.ok()) co_return co_await WriteLimitError(stream, req, out, d, keep_alive);
+    }
+  }
 
   // --- route: the targets to try, in order, from the table fallbacksvc pushed ---
   std::shared_ptr<const CompiledRoutes> routes = deps_.fallback != nullptr ? deps_.fallback->routes() : nullptr;
   std::optional<RequestNeeds> needs;
   if (routes && routes->enabled && routes->any_caps) needs = ReadRequestNeeds(api, call.body);
   RoutePlan plan = PlanRoute(routes.get(), default_target_, call.model, needs ? &*needs : nullptr, now_ms);
+  if (out.policy && !out.policy->models.empty()) {
+    // Fallback never takes a key to a model it may not use.
+    std::erase_if(plan.targets, [&](const UpstreamTarget* t) {
+      const std::string& m = t->model.empty() ? call.model : t->model;
+      if (ModelAllowed(out.policy->models, m)) return false;
+      std::string why = t->tier.empty() ? std::string("upstream") : "tier " + t->tier;
+      plan.skipped.push_back(why.append(": model ").append(m).append(" not allowed for this key"));
+      return true;
+    });
+  }
 
   // One usage event per client request, for the attempt that answered it.
   auto make_event = [&](const UpstreamTarget& target, int status, bool partial, int64_t upstream_us,
                         const UsageCounts* usage, std::string_view served_model, bool answered = true) {
     luna::usage::v1::UsageEvent ev;
-    ev.set_event_id(deps_.usage->NextEventId());
+    const uint64_t seq = deps_.usage->NextSequence();
+    ev.set_event_id(deps_.usage->EventId(seq));
     ev.set_key_id(out.key_id);
     ev.set_time_unix_ms(std::chrono::duration_cast<std::chrono::milliseconds>(wall0.time_since_epoch()).count());
     ev.set_requested_model(call.model);
@@ -450,6 +513,11 @@ Awaitable<bool> Router::HandleModelCall(Request& req, beast::tcp_stream& stream,
     ev.set_stream(call.stream);
     ev.set_gateway_id(deps_.usage->id_prefix());
     ev.set_request_id(out.request_id);
+    if (out.limiter != nullptr && usage != nullptr) {
+      out.limiter->Charge(*out.policy, usage->input_tokens + usage->output_tokens,
+                          usage->cache_read_tokens + usage->cache_write_tokens, static_cast<int64_t>(seq),
+                          ev.time_unix_ms(), MonoMs(Clock::now()));
+    }
     return ev;
   };
   // Puts an event into the spool and waits until it is there.

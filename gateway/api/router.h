@@ -7,6 +7,7 @@
 
 #include "gateway/clients/grpc_auth_client.h"
 #include "gateway/clients/grpc_fallback_client.h"
+#include "gateway/clients/grpc_spend_watch.h"
 #include "gateway/clients/grpc_usage_client.h"
 #include "gateway/clients/key_table.h"
 #include "gateway/config/gateway_config.h"
@@ -34,6 +35,7 @@ struct RouterDeps {
   ServerStats* stats = nullptr;
   UsageShipper* usage = nullptr;  // null: usage is not recorded
   GrpcFallbackClient* fallback = nullptr;  // null: no fallback, the default upstream as asked
+  SpendBook* spend = nullptr;  // usagesvc's totals per key for budgets; null: no usagesvc
 };
 
 class Router {

@@ -19,6 +19,9 @@ struct Router::Outcome {
   std::string request_id;  // x-request-id: the client's, or made here
   std::string tier;        // the fallback tier that answered ("" = the default upstream)
   bool stream = false;     // a streaming model call
+  // The key's policy and limiter (see KeyEntry), when it has any.
+  std::shared_ptr<const KeyPolicy> policy;
+  std::shared_ptr<KeyLimiter> limiter;
 };
 
 // The credential a request carries: x-api-key, else Authorization: Bearer. Empty if none.
@@ -28,5 +31,9 @@ std::string ExtractCredential(const Request& req);
 Awaitable<bool> WriteError(beast::tcp_stream& stream, const Request& req, Router::Outcome& out, int status,
                            std::string_view message, bool keep_alive = true,
                            HeaderList extra_headers = {});
+
+// A 429 for a key's rate limit or budget, with retry-after.
+Awaitable<bool> WriteLimitError(beast::tcp_stream& stream, const Request& req, Router::Outcome& out,
+                                const LimitDecision& decision, bool keep_alive = true);
 
 }  // namespace luna::gateway

@@ -11,7 +11,14 @@ namespace authpb = luna::auth::v1;
 
 namespace {
 
-KeyEntry ToEntry(const authpb::KeyRecord& r) { return KeyEntry{r.id(), r.name(), r.enabled()}; }
+KeyEntry ToEntry(const authpb::KeyRecord& r) {
+  KeyEntry e{r.id(), r.name(), r.enabled(), nullptr, nullptr};
+  if (r.has_policy()) {
+    KeyPolicy p = KeyPolicyFromProto(r.policy());
+    if (!p.empty()) e.policy = std::make_shared<const KeyPolicy>(std::move(p));
+  }
+  return e;
+}
 
 }  // namespace
 
@@ -128,8 +135,9 @@ void GrpcAuthClient::ValidateKey(const std::string& key, const std::string& hash
           out.error = st.error_message();
         } else if (call->resp.found()) {
           out.kind = ValidateOutcome::Kind::kFound;
-          out.entry = ToEntry(call->resp.key());
-          table_->Upsert(hash, out.entry);
+          table_->Upsert(hash, ToEntry(call->resp.key()));
+          // The table's copy: it carries the key's limiter.
+          out.entry = table_->Find(hash).value_or(ToEntry(call->resp.key()));
         } else {
           out.kind = ValidateOutcome::Kind::kNotFound;
         }

@@ -64,10 +64,6 @@ void UsageShipper::Stop(int drain_ms) {
   if (sender_.joinable()) sender_.join();
 }
 
-std::string UsageShipper::NextEventId() {
-  return id_prefix_ + "-" + std::to_string(seq_.fetch_add(1, std::memory_order_relaxed) + 1);
-}
-
 void UsageShipper::Submit(usagepb::UsageEvent event, std::function<void()> on_spooled) {
   bool wake;
   {

@@ -58,7 +58,10 @@ class UsageShipper {
   luna::usage::v1::UsageService::Stub::async_interface* async() { return stub_ ? stub_->async() : nullptr; }
   // A process-unique prefix for event ids.
   const std::string& id_prefix() const { return id_prefix_; }
-  std::string NextEventId();
+  std::string NextEventId() { return EventId(NextSequence()); }
+  // The sequence number of the next event id, and the id it gives.
+  uint64_t NextSequence() { return seq_.fetch_add(1, std::memory_order_relaxed) + 1; }
+  std::string EventId(uint64_t seq) const { return id_prefix_ + "-" + std::to_string(seq); }
 
  private:
   void WriterLoop();

@@ -2,9 +2,27 @@
 
 namespace luna::gateway {
 
+void KeyTable::AttachLimiter(KeyEntry& entry, const KeyEntry* old) {
+  const KeyPolicy* p = entry.policy.get();
+  if (p == nullptr || (p->requests_per_minute == 0 && p->tokens_per_minute == 0 && !p->has_budget())) {
+    entry.limiter.reset();
+    return;
+  }
+  if (old != nullptr && old->limiter != nullptr && old->id == entry.id) {
+    entry.limiter = old->limiter;
+  } else {
+    entry.limiter = std::make_shared<KeyLimiter>(entry.id);
+  }
+}
+
 void KeyTable::ReplaceAll(std::unordered_map<std::string, KeyEntry> entries) {
   {
     std::unique_lock lock(mu_);
+    // The limiters' state (buckets, pending spend) survives a new snapshot.
+    for (auto& [hash, entry] : entries) {
+      auto it = keys_.find(hash);
+      AttachLimiter(entry, it == keys_.end() ? nullptr : &it->second);
+    }
     keys_.swap(entries);
   }
   // A key that now exists must not stay negatively cached.
@@ -16,6 +34,8 @@ void KeyTable::ReplaceAll(std::unordered_map<std::string, KeyEntry> entries) {
 void KeyTable::Upsert(const std::string& hash, KeyEntry entry) {
   {
     std::unique_lock lock(mu_);
+    auto it = keys_.find(hash);
+    AttachLimiter(entry, it == keys_.end() ? nullptr : &it->second);
     keys_[hash] = std::move(entry);
   }
   std::lock_guard lock(neg_mu_);

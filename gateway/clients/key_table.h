@@ -12,12 +12,19 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/key_policy.h"
+#include "gateway/limits/key_limits.h"
+
 namespace luna::gateway {
 
 struct KeyEntry {
   std::string id;    // safe to log
   std::string name;
   bool enabled = false;
+  std::shared_ptr<const KeyPolicy> policy;  // null: no limits
+  // The key's rate and budget state; set (by the table) when the policy has rates or budgets, and kept
+  // from the key's previous entry when its policy changes.
+  std::shared_ptr<KeyLimiter> limiter;
 };
 
 class KeyTable {
@@ -37,6 +44,8 @@ class KeyTable {
 
  private:
   static constexpr size_t kMaxNegative = 100000;
+  // Gives `entry` its limiter: `old`'s if there is one, else a new one, if its policy needs one.
+  static void AttachLimiter(KeyEntry& entry, const KeyEntry* old);
   mutable std::shared_mutex mu_;
   std::unordered_map<std::string, KeyEntry> keys_;
   mutable std::mutex neg_mu_;
