@@ -369,12 +369,12 @@ TEST_F(AbusiveClientsTest, PipelinedFloodIsAnsweredInOrder) {
 // for a 16 MB stream and reads nothing. The gateway's writes stall; SEND_TIMEOUT_SECONDS (2 s) closes
 // both (the idle timeout is set far beyond the test's bound, so only the send timeout can); memory
 // stays bounded; a normal client is served meanwhile.
-class NeverReadTest : public AbusiveClientsTest {
+class LongIdleTimeoutTest : public AbusiveClientsTest {
  protected:
-  NeverReadTest() : AbusiveClientsTest({{"IDLE_TIMEOUT_SECONDS", "600"}}) {}
+  LongIdleTimeoutTest() : AbusiveClientsTest({{"IDLE_TIMEOUT_SECONDS", "600"}}) {}
 };
 
-TEST_F(NeverReadTest, ClientsThatNeverReadAreDropped) {
+TEST_F(LongIdleTimeoutTest, ClientsThatNeverReadAreDropped) {
   c_.SetModel("claude-big", json{{"text", std::string(64 * 1024, 'b')}}.dump());
   c_.SetModel("claude-stream", json{{"text", std::string(16 << 20, 's')}, {"events", 2000}}.dump());
   const std::string big = R"({"model":"claude-big","max_tokens":16,"messages":[{"role":"user","content":"hi"}]})";
@@ -411,6 +411,45 @@ TEST_F(NeverReadTest, ClientsThatNeverReadAreDropped) {
   // Bound: 64 MB over the baseline (the unread answers would be 19 MB and 16 MB).
   EXPECT_LT(peak - baseline_rss_kb_, 64 * 1024) << "peak RSS " << peak << " kB";
   EXPECT_EQ(Normal(), 200);
+}
+
+// Slowloris on a kept-alive connection: after one normal request, 50 clients trickle their next
+// head a byte every 100 ms. The idle timeout (600 s) only waits for a request's first byte; from
+// there HEADER_TIMEOUT_SECONDS (2 s) applies, and each gets 408 in its API's shape, then is closed.
+TEST_F(LongIdleTimeoutTest, KeepAliveSlowlorisIsCutByTheHeaderTimeout) {
+  constexpr int kSlow = 50;
+  const std::string head = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + key_ +
+                           "\r\nx-padding: " + std::string(200, 'p') + "\r\n\r\n";
+  std::vector<std::unique_ptr<HttpConnection>> conns;
+  for (int i = 0; i < kSlow; ++i) {
+    conns.push_back(std::make_unique<HttpConnection>(c_.gateway_port()));
+    ASSERT_TRUE(conns.back()->Send("GET", "/health", {}));
+    ASSERT_EQ(conns.back()->Read(seconds(10)).status, 200);
+  }
+  std::atomic<bool> stop{false};
+  std::atomic<size_t> sent{0};
+  std::thread trickler([&] {
+    for (size_t pos = 0; pos < head.size() - 1 && !stop.load(); ++pos) {
+      for (auto& c : conns) c->SendRaw(head.substr(pos, 1));
+      sent.store(pos + 1);
+      std::this_thread::sleep_for(milliseconds(100));
+    }
+  });
+  EXPECT_EQ(Normal(), 200) << "a normal client was not served during the slowloris";
+  int got408 = 0;
+  for (auto& c : conns) {
+    auto r = c->Read(seconds(20));
+    if (r.status == 408) {
+      ++got408;
+      EXPECT_EQ(json::parse(r.body)["error"]["type"], "invalid_request_error");
+      EXPECT_TRUE(c->ClosedByPeer(seconds(10)));
+    }
+  }
+  stop.store(true);
+  trickler.join();
+  EXPECT_EQ(got408, kSlow);
+  EXPECT_LT(sent.load(), head.size() - 1) << "the heads were complete before the gateway cut them";
+  EXPECT_TRUE(AllAbusersClosed());
 }
 
 }  // namespace
