@@ -1,5 +1,6 @@
 // gateway: the edge HTTP server on :8180. Wiring only: configuration, clients, server, signals.
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 
 #include <cstring>
 #include <iostream>
@@ -31,6 +32,18 @@ int Probe(const std::string& target) {
   return ok ? 0 : 1;
 }
 
+// Every client connection is a file descriptor: take the hard limit, so MAX_CONNECTIONS (not a
+// default soft limit of 1,024) is what bounds them.
+void RaiseFileLimit() {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur >= lim.rlim_max) return;
+  rlim_t was = lim.rlim_cur;
+  lim.rlim_cur = lim.rlim_max;
+  if (setrlimit(RLIMIT_NOFILE, &lim) == 0) {
+    spdlog::info("open file limit raised from {} to {}", static_cast<uint64_t>(was), static_cast<uint64_t>(lim.rlim_cur));
+  }
+}
+
 void Usage() {
   std::cout << "usage: gateway [--port-file PATH]\n"
                "       gateway --probe [HOST:PORT]   check a running gateway's /health; exit 0 if healthy\n"
@@ -49,6 +62,7 @@ int main(int argc, char** argv) {
   const std::string& port_file = flags.port_file;
   luna::BlockStopSignals();
   luna::SetupLogging("gateway");
+  RaiseFileLimit();
   auto config = luna::gateway::LoadGatewayConfigFromEnv();
   if (!config.ok()) {
     spdlog::critical("bad configuration: {}", std::string(config.status().message()));

@@ -9,6 +9,7 @@
 
 #include "common/crypto.h"
 #include "gateway/api/router_internal.h"
+#include "gateway/convert/body_check.h"
 #include "gateway/convert/error_mapping.h"
 #include "gateway/convert/json_scan.h"
 #include "gateway/convert/models_list.h"
@@ -25,6 +26,11 @@ std::string ExtractCredential(const Request& req) {
   auto trim = [](std::string_view s) {
     while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
     while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    // Keys are printable ASCII. Anything else cannot be one, and must not reach gRPC: as call
+    // metadata it aborts the process, as a proto string it fails the call (503, not 401).
+    for (char c : s) {
+      if (c < '!' || c > '~') return std::string(kUnusableCredential);
+    }
     return std::string(s);
   };
   if (auto it = req.find("x-api-key"); it != req.end() && !it->value().empty()) {
@@ -183,7 +189,9 @@ Awaitable<bool> Router::Handle(Request& req, beast::tcp_stream& stream) {
     out.request_id = request_id_prefix_ + std::string(hex, end);
   }
   bool keep = true;
-  if (path.rfind("/v1/", 0) == 0) {
+  if (HasDotSegment(path)) {
+    keep = co_await WriteError(stream, req, out, 400, "Bad request: the path may not have \".\" or \"..\" segments");
+  } else if (path.rfind("/v1/", 0) == 0) {
     keep = co_await HandleClientApi(req, stream, out);
   } else if (path == "/admin" || path.rfind("/admin/", 0) == 0) {
     keep = co_await HandleAdmin(req, stream, out);
@@ -428,17 +436,14 @@ Awaitable<bool> Router::HandleModelCall(Request& req, beast::tcp_stream& stream,
   std::string client_body = std::move(req.body());
   call.body = client_body;
   {
-    // One pass over the (often 60 KB) body for both members.
-    std::optional<JsonSpan> model, stream_flag;
-    ScanTopLevelMembers(call.body, [&](std::string_view key, JsonSpan v) {
-      if (key == "model") model = v;
-      else if (key == "stream") stream_flag = v;
-      return true;
-    });
-    if (model) {
-      if (auto m = StringAt(call.body, *model)) call.model = std::string(*m);
+    // One pass over the (often 60 KB) body: a body the gateway cannot read is refused here, before
+    // it costs an upstream call; else it yields model and stream.
+    ModelCallFields fields;
+    if (auto bad = CheckModelCallBody(call.body, &fields)) {
+      co_return co_await WriteError(stream, req, out, 400, *bad);
     }
-    if (stream_flag) call.stream = BoolAt(call.body, *stream_flag).value_or(false);
+    if (auto m = StringAt(call.body, *fields.model)) call.model = std::string(*m);
+    if (fields.stream) call.stream = BoolAt(call.body, *fields.stream).value_or(false);
   }
   out.model = call.model;
   out.stream = call.stream;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include "gateway/api/errors.h"
 #include "gateway/api/router.h"
@@ -23,6 +24,10 @@ struct Router::Outcome {
   std::shared_ptr<const KeyPolicy> policy;
   std::shared_ptr<KeyLimiter> limiter;
 };
+
+// What ExtractCredential gives for a credential that cannot be a key (bytes outside printable
+// ASCII): a string no key equals, so it is refused as an unknown key (401).
+inline constexpr std::string_view kUnusableCredential = "unusable-credential";
 
 // The credential a request carries: x-api-key, else Authorization: Bearer. Empty if none.
 std::string ExtractCredential(const Request& req);

@@ -91,8 +91,10 @@ absl::StatusOr<std::shared_ptr<const GatewayConfig>> LoadGatewayConfigFromEnv() 
   LUNA_ASSIGN_OR_RETURN(c->max_body_bytes, EnvInt("MAX_BODY_BYTES", c->max_body_bytes, 1024, int64_t{1} << 32));
   LUNA_ASSIGN_OR_RETURN(c->max_header_bytes, EnvInt("MAX_HEADER_BYTES", c->max_header_bytes, 1024, 1 << 20));
   LUNA_ASSIGN_OR_RETURN(c->max_connections, EnvInt("MAX_CONNECTIONS", c->max_connections, 1, 1000000));
+  LUNA_ASSIGN_OR_RETURN(c->header_timeout_s, EnvInt("HEADER_TIMEOUT_SECONDS", c->header_timeout_s, 1, 3600));
   LUNA_ASSIGN_OR_RETURN(c->request_timeout_s, EnvInt("REQUEST_TIMEOUT_SECONDS", c->request_timeout_s, 1, 3600));
   LUNA_ASSIGN_OR_RETURN(c->idle_timeout_s, EnvInt("IDLE_TIMEOUT_SECONDS", c->idle_timeout_s, 1, 86400));
+  LUNA_ASSIGN_OR_RETURN(c->send_timeout_s, EnvInt("SEND_TIMEOUT_SECONDS", c->send_timeout_s, 1, 86400));
   LUNA_ASSIGN_OR_RETURN(c->shutdown_grace_s, EnvInt("SHUTDOWN_GRACE_SECONDS", c->shutdown_grace_s, 0, 3600));
   LUNA_ASSIGN_OR_RETURN(c->access_log, EnvBool("ACCESS_LOG", c->access_log));
   return std::shared_ptr<const GatewayConfig>(std::move(c));

@@ -50,8 +50,10 @@ struct GatewayConfig {
   int64_t max_body_bytes = 32 << 20;                  // MAX_BODY_BYTES
   int max_header_bytes = 64 << 10;                    // MAX_HEADER_BYTES
   int max_connections = 10000;                        // MAX_CONNECTIONS
-  int request_timeout_s = 60;                         // REQUEST_TIMEOUT_SECONDS (to receive one request)
-  int idle_timeout_s = 120;                           // IDLE_TIMEOUT_SECONDS (keep-alive between requests)
+  int header_timeout_s = 30;                          // HEADER_TIMEOUT_SECONDS (a new connection, or a request's first byte, to its headers' end)
+  int request_timeout_s = 60;                         // REQUEST_TIMEOUT_SECONDS (to receive a request's body)
+  int idle_timeout_s = 120;                           // IDLE_TIMEOUT_SECONDS (keep-alive: wait for the next request's first byte)
+  int send_timeout_s = 60;                            // SEND_TIMEOUT_SECONDS (a write to a client that does not read)
   int shutdown_grace_s = 30;                          // SHUTDOWN_GRACE_SECONDS
   bool access_log = true;                             // ACCESS_LOG
 };

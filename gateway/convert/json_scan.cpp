@@ -30,8 +30,9 @@ size_t SkipString(std::string_view t, size_t i) {
   return std::string_view::npos;
 }
 
-// i points at the first character of a value; returns the index just past it, or npos.
-size_t SkipValue(std::string_view t, size_t i) {
+// i points at the first character of a value; returns the index just past it, or npos. Raises
+// *max_depth (if given) to the deepest nesting met inside the value (1: an array or object).
+size_t SkipValue(std::string_view t, size_t i, int* max_depth = nullptr) {
   if (i >= t.size()) return std::string_view::npos;
   char c = t[i];
   if (c == '"') return SkipString(t, i);
@@ -44,7 +45,10 @@ size_t SkipValue(std::string_view t, size_t i) {
         if (i == std::string_view::npos) return i;
         continue;
       }
-      if (d == '{' || d == '[') ++depth;
+      if (d == '{' || d == '[') {
+        ++depth;
+        if (max_depth != nullptr && depth > *max_depth) *max_depth = depth;
+      }
       if (d == '}' || d == ']') {
         if (--depth == 0) return i + 1;
       }
@@ -61,6 +65,11 @@ size_t SkipValue(std::string_view t, size_t i) {
 }  // namespace
 
 bool ScanTopLevelMembers(std::string_view t, const std::function<bool(std::string_view, JsonSpan)>& on_member) {
+  return ScanTopLevelMembers(t, on_member, nullptr);
+}
+
+bool ScanTopLevelMembers(std::string_view t, const std::function<bool(std::string_view, JsonSpan)>& on_member,
+                         int* max_depth) {
   size_t i = SkipSpace(t, 0);
   if (i >= t.size() || t[i] != '{') return false;
   i = SkipSpace(t, i + 1);
@@ -73,7 +82,7 @@ bool ScanTopLevelMembers(std::string_view t, const std::function<bool(std::strin
     i = SkipSpace(t, key_end);
     if (i >= t.size() || t[i] != ':') return false;
     i = SkipSpace(t, i + 1);
-    size_t vend = SkipValue(t, i);
+    size_t vend = SkipValue(t, i, max_depth);
     if (vend == std::string_view::npos) return false;
     if (!on_member(k, JsonSpan{i, vend})) return false;
     i = SkipSpace(t, vend);

@@ -29,6 +29,10 @@ std::optional<JsonSpan> FindTopLevelMember(std::string_view text, std::string_vi
 // returns false). Structural only: strings, nesting and separators are checked, the spelling of
 // numbers and literals is not.
 bool ScanTopLevelMembers(std::string_view text, const std::function<bool(std::string_view, JsonSpan)>& on_member);
+// The same, and `*max_depth` is raised to the deepest nesting of arrays and objects within the
+// members' values (a member whose value is an object or array: 1).
+bool ScanTopLevelMembers(std::string_view text, const std::function<bool(std::string_view, JsonSpan)>& on_member,
+                         int* max_depth);
 
 // Like TopLevelString, but the first occurrence of `key` wins and the scan stops there: for members
 // that lead their object, such as an SSE event's "type", read without walking the rest.

@@ -16,6 +16,11 @@ namespace luna::gateway {
 using asio::as_tuple;
 using asio::use_awaitable;
 
+namespace {
+// SEND_TIMEOUT_SECONDS, for WriteResponse (a free function the handlers share); set by Create.
+std::atomic<int> g_send_timeout_s{60};
+}  // namespace
+
 Awaitable<bool> WriteResponse(beast::tcp_stream& stream, unsigned version, int status, std::string body,
                               bool keep_alive, std::string_view content_type,
                               const HeaderList& extra_headers) {
@@ -25,7 +30,7 @@ Awaitable<bool> WriteResponse(beast::tcp_stream& stream, unsigned version, int s
   res.keep_alive(keep_alive);
   res.body() = std::move(body);
   res.prepare_payload();
-  stream.expires_after(std::chrono::seconds(30));
+  stream.expires_after(std::chrono::seconds(g_send_timeout_s.load(std::memory_order_relaxed)));
   auto [ec, n] = co_await http::async_write(stream, res, as_tuple(use_awaitable));
   (void)n;
   co_return !ec;
@@ -35,12 +40,56 @@ namespace {
 
 constexpr size_t kIdleBufferBytes = 16 * 1024;
 
-// One client connection. Lives as long as its coroutine.
+// The API a request speaks, from its request line as received: for the answer to a request whose
+// head could not be parsed (too large, malformed, too slow), still in the caller's own format.
+ApiFlavor FlavorOfRawRequest(const beast::flat_buffer& buffer) {
+  std::string_view raw(static_cast<const char*>(buffer.data().data()), buffer.size());
+  raw = raw.substr(0, raw.find_first_of("\r\n"));
+  auto sp = raw.find(' ');
+  if (sp == std::string_view::npos) return ApiFlavor::kGeneric;
+  std::string_view target = raw.substr(sp + 1);
+  return FlavorForPath(target.substr(0, target.find(' ')));
+}
+
+std::string TooLargeMessage(int64_t limit) {
+  std::string message = "Request body too large (limit ";
+  message += std::to_string(limit);
+  message += " bytes)";
+  return message;
+}
+
+// One client connection. Lives as long as its coroutine (and its deadline's pending wait).
 struct Session {
-  explicit Session(tcp::socket s) : stream(std::move(s)) {}
+  explicit Session(tcp::socket s) : stream(std::move(s)), deadline(stream.get_executor()) {}
   beast::tcp_stream stream;
+  // The deadline of the read in progress (idle wait, headers, body). Beast's own stream timeout
+  // closes the socket when it passes; this one only cancels the read, so a slow client can still be
+  // answered 408. Touched only on the connection's own thread.
+  asio::steady_timer deadline;
+  uint64_t deadline_generation = 0;
+  bool timed_out = false;
   bool busy = false;  // guarded by the server's sessions mutex
 };
+
+// Starts `d` for the next read on `s`: when it passes, that read completes with operation_aborted and
+// s->timed_out is set.
+void ArmDeadline(const std::shared_ptr<Session>& s, std::chrono::seconds d) {
+  s->stream.expires_never();  // (a write's timeout must not linger over the read)
+  s->timed_out = false;
+  uint64_t generation = ++s->deadline_generation;
+  s->deadline.expires_after(d);
+  s->deadline.async_wait([s, generation](beast::error_code ec) {
+    if (ec || generation != s->deadline_generation) return;
+    s->timed_out = true;
+    beast::error_code ignored;
+    s->stream.socket().cancel(ignored);
+  });
+}
+
+void DisarmDeadline(const std::shared_ptr<Session>& s) {
+  ++s->deadline_generation;
+  s->deadline.cancel();
+}
 
 }  // namespace
 
@@ -119,25 +168,40 @@ Awaitable<void> HttpServer::Impl::Serve(std::shared_ptr<Session> s) {
     http::request_parser<http::string_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(cfg.max_header_bytes));
     parser.body_limit(static_cast<std::uint64_t>(cfg.max_body_bytes));
-    stream.expires_after(std::chrono::seconds(first ? cfg.request_timeout_s : cfg.idle_timeout_s));
+    if (!first && buffer.size() == 0) {
+      // Keep-alive: the next request may take IDLE_TIMEOUT_SECONDS to begin; from its first byte its
+      // headers get HEADER_TIMEOUT_SECONDS (a client trickling them is cut off then).
+      ArmDeadline(s, std::chrono::seconds(cfg.idle_timeout_s));
+      auto [iec, in] = co_await stream.async_read_some(buffer.prepare(beast::read_size(buffer, 65536)),
+                                                       as_tuple(use_awaitable));
+      if (iec) break;
+      buffer.commit(in);
+    }
+    // A new connection gets HEADER_TIMEOUT_SECONDS from its accept to its headers' end.
+    ArmDeadline(s, std::chrono::seconds(cfg.header_timeout_s));
     first = false;
     auto [hec, hn] = co_await http::async_read_header(stream, buffer, parser, as_tuple(use_awaitable));
     (void)hn;
+    if (hec && s->timed_out) hec = beast::error::timeout;
     if (hec) {
+      // The parser has the request line unless the head failed before it (then: the raw bytes).
+      std::string_view parsed_target(parser.get().target().data(), parser.get().target().size());
+      ApiFlavor raw_flavor = parsed_target.empty() ? FlavorOfRawRequest(buffer) : FlavorForPath(parsed_target);
       if (hec == http::error::header_limit) {
-        co_await WriteResponse(stream, 11, 431, ErrorBody(ApiFlavor::kGeneric, 431, "Request headers too large"),
-                               false);
+        co_await WriteResponse(stream, 11, 431, ErrorBody(raw_flavor, 431, "Request headers too large"), false);
       } else if (hec == http::error::body_limit) {
-        co_await WriteResponse(stream, 11, 413,
-                               ErrorBody(ApiFlavor::kGeneric, 413,
-                                         "Request body too large (limit " + std::to_string(cfg.max_body_bytes) +
-                                             " bytes)"),
+        co_await WriteResponse(stream, 11, 413, ErrorBody(raw_flavor, 413, TooLargeMessage(cfg.max_body_bytes)),
                                false);
-      } else if (hec != http::error::end_of_stream && hec != beast::error::timeout &&
-                 hec != asio::error::operation_aborted && hec != asio::error::connection_reset &&
-                 hec != asio::error::eof) {
-        co_await WriteResponse(stream, 11, 400, ErrorBody(ApiFlavor::kGeneric, 400, "Bad request: " + hec.message()),
-                               false);
+      } else if (hec == beast::error::timeout) {
+        // Part of a request came, not all of its headers: tell the (slow) client; a connection that
+        // sent nothing is just closed.
+        if (buffer.size() > 0) {
+          co_await WriteResponse(stream, 11, 408, ErrorBody(raw_flavor, 408, "Request headers not received in time"),
+                                 false);
+        }
+      } else if (hec != http::error::end_of_stream && hec != asio::error::operation_aborted &&
+                 hec != asio::error::connection_reset && hec != asio::error::eof) {
+        co_await WriteResponse(stream, 11, 400, ErrorBody(raw_flavor, 400, "Bad request: " + hec.message()), false);
       }
       break;
     }
@@ -146,10 +210,7 @@ Awaitable<void> HttpServer::Impl::Serve(std::shared_ptr<Session> s) {
     std::string target(hdr.target());
     ApiFlavor flavor = FlavorForPath(target);
     if (auto len = parser.content_length(); len && *len > static_cast<uint64_t>(cfg.max_body_bytes)) {
-      co_await WriteResponse(stream, hdr.version(), 413,
-                             ErrorBody(flavor, 413,
-                                       "Request body too large (limit " + std::to_string(cfg.max_body_bytes) +
-                                           " bytes)"),
+      co_await WriteResponse(stream, hdr.version(), 413, ErrorBody(flavor, 413, TooLargeMessage(cfg.max_body_bytes)),
                              false);
       break;
     }
@@ -159,7 +220,7 @@ Awaitable<void> HttpServer::Impl::Serve(std::shared_ptr<Session> s) {
       (void)cn;
       if (cec) break;
     }
-    stream.expires_after(std::chrono::seconds(cfg.request_timeout_s));
+    ArmDeadline(s, std::chrono::seconds(cfg.request_timeout_s));
     // Room for the whole body at once: agent requests are 36-60 KB, and read in the buffer's default
     // steps they cost a dozen reads (each arming the timeout timer) instead of one or two.
     if (auto len = parser.content_length(); len && *len > buffer.capacity() - buffer.size()) {
@@ -167,13 +228,12 @@ Awaitable<void> HttpServer::Impl::Serve(std::shared_ptr<Session> s) {
     }
     auto [bec, bn] = co_await http::async_read(stream, buffer, parser, as_tuple(use_awaitable));
     (void)bn;
+    DisarmDeadline(s);
+    if (bec && s->timed_out) bec = beast::error::timeout;
     if (bec) {
       if (bec == http::error::body_limit) {
         co_await WriteResponse(stream, hdr.version(), 413,
-                               ErrorBody(flavor, 413,
-                                         "Request body too large (limit " + std::to_string(cfg.max_body_bytes) +
-                                             " bytes)"),
-                               false);
+                               ErrorBody(flavor, 413, TooLargeMessage(cfg.max_body_bytes)), false);
       } else if (bec == beast::error::timeout) {
         co_await WriteResponse(stream, hdr.version(), 408,
                                ErrorBody(flavor, 408, "Request body not received in time"), false);
@@ -185,13 +245,13 @@ Awaitable<void> HttpServer::Impl::Serve(std::shared_ptr<Session> s) {
       break;
     }
     Request req = parser.release();
-    stream.expires_never();
     bool keep = co_await router->Handle(req, stream);
     SetBusy(s, false);
     // An idle keep-alive connection keeps no large buffer (thousands of idle agents' connections).
     if (buffer.size() == 0 && buffer.capacity() > kIdleBufferBytes) buffer.shrink_to_fit();
     if (!keep) break;
   }
+  DisarmDeadline(s);
   beast::error_code ignored;
   stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
   stream.socket().close(ignored);
@@ -204,6 +264,7 @@ HttpServer::~HttpServer() { Shutdown(); }
 absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Create(RouterDeps deps) {
   auto impl = std::make_unique<Impl>();
   impl->config = deps.config;
+  g_send_timeout_s.store(impl->config->send_timeout_s);
   impl->stats = deps.stats != nullptr ? deps.stats : &impl->own_stats;
   deps.stats = impl->stats;
   auto hp = ParseHostPort(impl->config->listen, "GATEWAY_LISTEN");

@@ -149,7 +149,9 @@ class ClientWriter {
     if (final && chunked_) bufs[n++] = asio::buffer("0\r\n\r\n", 5);
     if (n == 0) co_return beast::error_code{};
     head_pending_ = false;
-    client_.expires_after(std::chrono::seconds(cfg_.upstream_timeout_s));
+    // A client that stops reading its answer is dropped after SEND_TIMEOUT_SECONDS, which frees
+    // the upstream connection too.
+    client_.expires_after(std::chrono::seconds(cfg_.send_timeout_s));
     auto [ec, written] = co_await asio::async_write(client_, std::span<const asio::const_buffer>(bufs.data(), n),
                                                     as_tuple(use_awaitable));
     (void)written;

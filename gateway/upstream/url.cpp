@@ -57,4 +57,28 @@ absl::StatusOr<Url> ParseUrl(const std::string& text) {
   return u;
 }
 
+bool HasDotSegment(std::string_view target) {
+  std::string_view path = target.substr(0, target.find('?'));
+  // Decode %2e, %2f and %5c (any case); a segment is what lies between / or \ separators.
+  std::string seg;
+  auto dot_segment = [&] { return seg == "." || seg == ".."; };
+  for (size_t i = 0; i <= path.size(); ++i) {
+    char c = i < path.size() ? path[i] : '/';
+    if (c == '%' && i + 2 < path.size()) {
+      char a = path[i + 1], b = static_cast<char>(path[i + 2] | 0x20);
+      if (a == '2' && b == 'e') c = '.';
+      if (a == '2' && b == 'f') c = '/';
+      if (a == '5' && b == 'c') c = '\\';
+      if (c != '%') i += 2;
+    }
+    if (c == '/' || c == '\\') {
+      if (dot_segment()) return true;
+      seg.clear();
+    } else {
+      seg += c;
+    }
+  }
+  return false;
+}
+
 }  // namespace luna::gateway

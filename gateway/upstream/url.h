@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "absl/status/statusor.h"
 
@@ -18,5 +19,11 @@ struct Url {
 };
 
 absl::StatusOr<Url> ParseUrl(const std::string& text);
+
+// True if the path of a request target (query ignored) has a "." or ".." segment, also when its
+// dots or slashes are percent-encoded or its separator is a backslash. Such a path is never relayed:
+// an upstream (or a proxy before it) that resolves it would be asked for a path outside /v1 with
+// the gateway's own upstream credential.
+bool HasDotSegment(std::string_view target);
 
 }  // namespace luna::gateway
