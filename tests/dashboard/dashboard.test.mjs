@@ -138,7 +138,13 @@ test('dashboard: sign-in, usage charts, keys, fallback cooldown, sign-out', asyn
     // Split by key: the same usage, drawn per key.
     await page.selectOption('#usage-split', 'key');
     await eventually('per-key chart', () => page.evaluate(COLORED_PIXELS, 'chart-daily').then((n) => n > 500));
+    // Requests instead of tokens: the same buckets, counted in requests.
+    await page.selectOption('#usage-metric', 'requests');
+    await page.locator('#chart-daily[aria-label^="requests:"]').waitFor(WAIT);
+    assert.ok(await page.evaluate(COLORED_PIXELS, 'chart-daily') > 500);
+    await page.selectOption('#usage-metric', 'tokens');
     await page.selectOption('#usage-split', 'model');
+    await page.locator('#chart-daily[aria-label^="tokens:"]').waitFor(WAIT);
     await page.locator('#usage-status', { hasText: 'updated' }).waitFor(WAIT);
     await page.screenshot({ path: join(SHOTS, 'usage.png'), fullPage: true });
     // A range without usage: empty charts, zero totals.
