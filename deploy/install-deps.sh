@@ -17,6 +17,9 @@ PACKAGES+=(python3-yaml docker-compose)
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   PACKAGES+=(nodejs npm)
 fi
+# tests/dashboard drives Debian's Chromium (headless) with playwright-core; playwright's own browser
+# downloads are never used.
+PACKAGES+=(chromium)
 if [[ "${1:-}" == "--with-bench" ]]; then
   PACKAGES+=(wrk)
 fi

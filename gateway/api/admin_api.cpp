@@ -261,6 +261,7 @@ Awaitable<bool> Router::HandleAdmin(Request& req, beast::tcp_stream& stream, Out
   std::string_view target(req.target().data(), req.target().size());
   std::string_view path = target.substr(0, target.find('?'));
   std::string cred = ExtractCredential(req);
+  if (cred.empty()) cred = DashboardCredential(req);  // a signed-in dashboard: session cookie + x-csrf-token
   if (cred.empty()) {
     co_return co_await WriteError(stream, req, out, 401,
                                   "Missing API key: send the admin key as x-api-key or Authorization: Bearer");

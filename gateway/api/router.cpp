@@ -164,7 +164,9 @@ Router::Router(RouterDeps deps)
     : deps_(std::move(deps)),
       started_(Clock::now()),
       started_wall_(std::chrono::system_clock::now()),
-      request_id_prefix_("req_" + RandomHex(4) + "-") {
+      request_id_prefix_("req_" + RandomHex(4) + "-"),
+      sessions_(DashboardSessions::Settings{std::chrono::seconds(deps_.config->dashboard_session_idle_s),
+                                            std::chrono::seconds(deps_.config->dashboard_session_max_s)}) {
   const auto& cfg = *deps_.config;
   default_target_.url = deps_.upstream_url;
   default_target_.format = cfg.upstream_format;
@@ -195,6 +197,8 @@ Awaitable<bool> Router::Handle(Request& req, beast::tcp_stream& stream) {
     keep = co_await HandleClientApi(req, stream, out);
   } else if (path == "/admin" || path.rfind("/admin/", 0) == 0) {
     keep = co_await HandleAdmin(req, stream, out);
+  } else if (path == "/dashboard" || path.rfind("/dashboard/", 0) == 0) {
+    keep = co_await HandleDashboard(req, stream, out);
   } else if (path == "/health") {
     keep = co_await HandleHealth(req, stream, out);
   } else if (path == "/metrics") {

@@ -11,6 +11,7 @@
 #include "gateway/clients/grpc_usage_client.h"
 #include "gateway/clients/key_table.h"
 #include "gateway/config/gateway_config.h"
+#include "gateway/api/dashboard_sessions.h"
 #include "gateway/api/metrics.h"
 #include "gateway/http/beast_fwd.h"
 #include "gateway/route/exchange.h"
@@ -54,6 +55,11 @@ class Router {
   Awaitable<bool> HandleAdmin(Request& req, beast::tcp_stream& stream, Outcome& out);
   Awaitable<bool> HandleHealth(Request& req, beast::tcp_stream& stream, Outcome& out);
   Awaitable<bool> HandleMetrics(Request& req, beast::tcp_stream& stream, Outcome& out);
+  // /dashboard: the admin page, its assets and its sign-in API (dashboard.cpp).
+  Awaitable<bool> HandleDashboard(Request& req, beast::tcp_stream& stream, Outcome& out);
+  // The admin credential of the dashboard session the request's cookie names, if its x-csrf-token
+  // matches; "" otherwise. Lets /admin/* accept a signed-in page.
+  std::string DashboardCredential(const Request& req);
   // POST /v1/messages and /v1/chat/completions: routed, converted where the target speaks the other
   // API, metered.
   Awaitable<bool> HandleModelCall(Request& req, beast::tcp_stream& stream, Outcome& out, WireFormat api,
@@ -67,6 +73,7 @@ class Router {
   std::string request_id_prefix_;            // random per process: ids stay unique across restarts
   std::atomic<uint64_t> next_request_id_{0};
   GatewayMetrics metrics_;
+  DashboardSessions sessions_;
 };
 
 }  // namespace luna::gateway

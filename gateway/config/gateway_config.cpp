@@ -97,6 +97,12 @@ absl::StatusOr<std::shared_ptr<const GatewayConfig>> LoadGatewayConfigFromEnv() 
   LUNA_ASSIGN_OR_RETURN(c->send_timeout_s, EnvInt("SEND_TIMEOUT_SECONDS", c->send_timeout_s, 1, 86400));
   LUNA_ASSIGN_OR_RETURN(c->shutdown_grace_s, EnvInt("SHUTDOWN_GRACE_SECONDS", c->shutdown_grace_s, 0, 3600));
   LUNA_ASSIGN_OR_RETURN(c->access_log, EnvBool("ACCESS_LOG", c->access_log));
+  LUNA_ASSIGN_OR_RETURN(c->dashboard, EnvBool("DASHBOARD", c->dashboard));
+  LUNA_ASSIGN_OR_RETURN(c->dashboard_session_idle_s,
+                        EnvInt("DASHBOARD_SESSION_IDLE_SECONDS", c->dashboard_session_idle_s, 60, 86400 * 7));
+  LUNA_ASSIGN_OR_RETURN(c->dashboard_session_max_s,
+                        EnvInt("DASHBOARD_SESSION_MAX_SECONDS", c->dashboard_session_max_s, 60, 86400 * 30));
+  LUNA_ASSIGN_OR_RETURN(c->dashboard_secure_cookie, EnvBool("DASHBOARD_SECURE_COOKIE", c->dashboard_secure_cookie));
   return std::shared_ptr<const GatewayConfig>(std::move(c));
 }
 

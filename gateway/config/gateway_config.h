@@ -56,6 +56,11 @@ struct GatewayConfig {
   int send_timeout_s = 60;                            // SEND_TIMEOUT_SECONDS (a write to a client that does not read)
   int shutdown_grace_s = 30;                          // SHUTDOWN_GRACE_SECONDS
   bool access_log = true;                             // ACCESS_LOG
+  bool dashboard = true;                              // DASHBOARD: serve the admin page at /dashboard
+  int dashboard_session_idle_s = 1800;                // DASHBOARD_SESSION_IDLE_SECONDS: an unused session ends
+  int dashboard_session_max_s = 43200;                // DASHBOARD_SESSION_MAX_SECONDS: every session ends
+  bool dashboard_secure_cookie = false;               // DASHBOARD_SECURE_COOKIE: always mark the cookie Secure
+                                                      // (it is anyway when x-forwarded-proto is https)
 };
 
 // Reads every variable above; an unknown enum value or an out-of-range number is an error naming the

@@ -222,7 +222,8 @@ def t_dockerfile():
     check(build["base"] == "debian:bookworm", f"build stage is FROM {build['base']}")
     pkgs, norec = apt_packages(build)
     check(norec, "build stage: apt-get install without --no-install-recommends")
-    want = install_deps_packages(os.path.join(ROOT, "deploy/install-deps.sh"))
+    # Plus Node.js and npm (install-deps.sh adds them when missing): they bundle the dashboard's page.
+    want = install_deps_packages(os.path.join(ROOT, "deploy/install-deps.sh")) + ["nodejs", "npm"]
     check(sorted(pkgs) == sorted(want),
           f"build stage packages differ from deploy/install-deps.sh's PACKAGES: "
           f"missing {sorted(set(want) - set(pkgs))}, extra {sorted(set(pkgs) - set(want))}")

@@ -26,26 +26,9 @@ if [[ "$node_major" -lt 18 ]]; then
   exit 1
 fi
 
-mkdir -p "$install_dir"
-install_dir="$(cd "$install_dir" && pwd)"
-if [[ "$install_dir" != "$src" ]]; then
-  cp "$src/package.json" "$src/package-lock.json" "$install_dir/"
-fi
-
 # One install at a time per folder; a fresh `npm ci` only when the lock changed.
-lock_hash="$(cat "$src/package.json" "$src/package-lock.json" | sha256sum | cut -d' ' -f1)"
-stamp="$install_dir/node_modules/.luna-lock.sha256"
-(
-  flock -w 200 9 || { echo "sdk tests: FAIL: could not lock $install_dir/.npm-install.lock" >&2; exit 1; }
-  if [[ -f "$stamp" && "$(cat "$stamp")" == "$lock_hash" ]]; then
-    exit 0
-  fi
-  echo "sdk tests: npm ci in $install_dir (node $(node --version), npm $(npm --version))"
-  started=$SECONDS
-  (cd "$install_dir" && timeout 200 npm ci --no-audit --no-fund --ignore-scripts --loglevel=error)
-  echo "$lock_hash" >"$stamp"
-  echo "sdk tests: npm ci took $((SECONDS - started)) s"
-) 9>"$install_dir/.npm-install.lock"
+bash "$src/../support/npm_ci.sh" "$src" "$install_dir" "sdk tests" 200
+install_dir="$(cd "$install_dir" && pwd)"
 
 export LUNA_SDK_NODE_MODULES="$install_dir/node_modules"
 cd "$src"
