@@ -161,6 +161,12 @@ test('dashboard: sign-in, usage charts, keys, fallback cooldown, sign-out', asyn
     await page.click('#nav [data-view=keys]');
     await page.locator('#keys-table tbody tr').first().waitFor(WAIT);
     for (const name of EXPECT.keys) await page.locator(`#keys-table tr[data-key-name="${name}"]`).waitFor(WAIT);
+    // A key's policy and budget are shown in its row; a key without one says so.
+    const limited = page.locator(`#keys-table tr[data-key-name="${EXPECT.policy.key}"]`);
+    const shown = (await limited.locator('td.policy').textContent()) + (await limited.locator('td.budgets').textContent());
+    for (const text of EXPECT.policy.shows) assert.ok(shown.includes(text), `${text} not in "${shown}"`);
+    const free = page.locator(`#keys-table tr[data-key-name="${EXPECT.keys[0]}"] td.policy`);
+    assert.ok((await free.textContent()).includes('no limits'), await free.textContent());
     await page.fill('#create-name', 'browser-made');
     await page.click('#create-form button[type=submit]');
     await page.locator('#new-key').waitFor(WAIT);

@@ -69,13 +69,19 @@ TEST(DashboardBrowserTest, SignInChartsKeysAndFallbackInChromium) {
     return r.status == 200 ? json::parse(r.body) : json::object();
   };
   ASSERT_TRUE(Eventually([&] { return totals()["total_requests"] == 5; }, std::chrono::seconds(20))) << totals().dump();
+  // beta gets a policy: the keys view shows it and its budget.
+  ASSERT_EQ(c.Gateway("PUT", "/admin/keys/" + beta + "/policy", {{"x-api-key", c.admin_key()}},
+                      R"({"models":["claude-sonnet"],"tokens_per_day":100000})")
+                .status,
+            200);
   json expect = {{"requests", 5},
                  {"input", 3 * 1200 + 2 * 700},
                  {"output", 3 * 340 + 2 * 150},
                  {"cache_read", 3 * 5000},
                  {"rows", 2},
                  {"quota", {{"opus", "62%"}, {"sonnet", "35%"}}},
-                 {"keys", {"agent-alpha", "agent-beta"}}};
+                 {"keys", {"agent-alpha", "agent-beta"}},
+                 {"policy", {{"key", "agent-beta"}, {"shows", {"claude-sonnet", "100,000"}}}}};
 
   const char* src = LUNA_DASHBOARD_TEST_DIR;
   std::string shots = std::string(LUNA_DASHBOARD_BUILD_DIR) + "/screenshots";

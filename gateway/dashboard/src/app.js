@@ -303,6 +303,32 @@ function fields(obj) {
   return dl.childElementCount > 0 ? dl : el('span', { class: 'muted' }, '—');
 }
 
+// A key's policy without the limits it does not set (0, null or an empty list mean "no limit").
+function policySummary(policy, expired) {
+  if (!policy || typeof policy !== 'object') return policy;
+  const out = {};
+  for (const [name, value] of Object.entries(policy)) {
+    if (value === null || value === 0 || value === false || (Array.isArray(value) && value.length === 0)) continue;
+    out[name.replaceAll('_', ' ')] = value;
+  }
+  if (expired) out.expired = 'yes';
+  return Object.keys(out).length > 0 ? out : 'no limits';
+}
+
+// Budgets as "used / limit (left), resets at".
+function budgetSummary(budgets) {
+  if (!budgets || typeof budgets !== 'object') return budgets;
+  const out = {};
+  for (const [period, b] of Object.entries(budgets)) {
+    if (b && typeof b === 'object' && 'limit' in b) {
+      out[period] = `${fmt(b.used)} / ${fmt(b.limit)} (${fmt(b.remaining)} left, resets ${b.resets_at})`;
+    } else {
+      out[period] = b;
+    }
+  }
+  return out;
+}
+
 async function loadKeys() {
   const data = await api('GET', '/admin/keys');
   const rows = data.keys.map((k) => {
@@ -321,7 +347,8 @@ async function loadKeys() {
       el('td', {}, k.created ?? ''),
       el('td', { class: 'num' }, fmt(k.total_requests)), el('td', { class: 'num' }, fmt(k.total_input)),
       el('td', { class: 'num' }, fmt(k.total_output)), el('td', {}, k.last_used ?? '—'),
-      el('td', { class: 'policy' }, fields(k.policy)), el('td', { class: 'budgets' }, fields(k.budgets)),
+      el('td', { class: 'policy' }, fields(policySummary(k.policy, k.expired))),
+      el('td', { class: 'budgets' }, fields(budgetSummary(k.budgets))),
       el('td', { class: 'actions' }, toggle, del));
   });
   $('#keys-table tbody').replaceChildren(...rows);
