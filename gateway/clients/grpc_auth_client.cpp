@@ -23,12 +23,21 @@ KeyEntry ToEntry(const authpb::KeyRecord& r) {
 }  // namespace
 
 GrpcAuthClient::GrpcAuthClient(const std::string& target, KeyTable* table)
-    : channel_(MakeServiceChannel(target)), stub_(authpb::AuthService::NewStub(channel_)), table_(table) {}
+    : channel_(MakeServiceChannel(target)),
+      stub_(authpb::AuthService::NewStub(channel_)),
+      table_(table),
+      watcher_([this](grpc::ClientContext& ctx, bool* delivered) { return RunWatch(ctx, delivered); },
+               [this](const grpc::Status& st) {
+                 if (synced_.exchange(false)) {
+                   spdlog::warn("authsvc watch stream ended ({}): serving from the last known key table",
+                                st.error_message().empty() ? "stream closed" : st.error_message());
+                 }
+               }) {}
 
 GrpcAuthClient::~GrpcAuthClient() { Stop(); }
 
 void GrpcAuthClient::Start() {
-  watch_thread_ = std::thread([this] { WatchLoop(); });
+  watcher_.Start();
   health_thread_ = std::thread([this] { HealthLoop(); });
 }
 
@@ -37,10 +46,9 @@ void GrpcAuthClient::Stop() {
     std::lock_guard lock(mu_);
     if (stopping_) return;
     stopping_ = true;
-    if (watch_ctx_ != nullptr) watch_ctx_->TryCancel();
   }
   cv_.notify_all();
-  if (watch_thread_.joinable()) watch_thread_.join();
+  watcher_.Stop();
   if (health_thread_.joinable()) health_thread_.join();
 }
 
@@ -50,58 +58,36 @@ bool GrpcAuthClient::SleepUnlessStopped(std::chrono::milliseconds d) {
   return !stopping_;
 }
 
-void GrpcAuthClient::WatchLoop() {
-  auto backoff = std::chrono::milliseconds(100);
-  while (true) {
-    grpc::ClientContext ctx;
-    {
-      std::lock_guard lock(mu_);
-      if (stopping_) return;
-      watch_ctx_ = &ctx;
-    }
-    // Wait for authsvc to come up rather than failing at once while it restarts.
-    ctx.set_wait_for_ready(true);
-    authpb::WatchKeysRequest req;
-    req.set_watcher("gateway");
-    auto reader = stub_->WatchKeys(&ctx, req);
-    authpb::KeyEvent ev;
-    while (reader->Read(&ev)) {
-      switch (ev.type()) {
-        case authpb::KeyEvent::SNAPSHOT: {
-          std::unordered_map<std::string, KeyEntry> all;
-          all.reserve(static_cast<size_t>(ev.keys_size()));
-          for (const auto& k : ev.keys()) all.emplace(k.hash(), ToEntry(k));
-          size_t n = all.size();
-          table_->ReplaceAll(std::move(all));
-          synced_.store(true, std::memory_order_release);
-          ever_synced_.store(true, std::memory_order_release);
-          backoff = std::chrono::milliseconds(100);
-          spdlog::info("key table synced from authsvc: {} keys", n);
-          break;
-        }
-        case authpb::KeyEvent::UPSERT:
-          for (const auto& k : ev.keys()) table_->Upsert(k.hash(), ToEntry(k));
-          break;
-        case authpb::KeyEvent::DELETE:
-          for (const auto& k : ev.keys()) table_->Erase(k.hash());
-          break;
-        default:
-          break;
+grpc::Status GrpcAuthClient::RunWatch(grpc::ClientContext& ctx, bool* delivered) {
+  authpb::WatchKeysRequest req;
+  req.set_watcher("gateway");
+  auto reader = stub_->WatchKeys(&ctx, req);
+  authpb::KeyEvent ev;
+  while (reader->Read(&ev)) {
+    switch (ev.type()) {
+      case authpb::KeyEvent::SNAPSHOT: {
+        std::unordered_map<std::string, KeyEntry> all;
+        all.reserve(static_cast<size_t>(ev.keys_size()));
+        for (const auto& k : ev.keys()) all.emplace(k.hash(), ToEntry(k));
+        size_t n = all.size();
+        table_->ReplaceAll(std::move(all));
+        synced_.store(true, std::memory_order_release);
+        ever_synced_.store(true, std::memory_order_release);
+        *delivered = true;
+        spdlog::info("key table synced from authsvc: {} keys", n);
+        break;
       }
+      case authpb::KeyEvent::UPSERT:
+        for (const auto& k : ev.keys()) table_->Upsert(k.hash(), ToEntry(k));
+        break;
+      case authpb::KeyEvent::DELETE:
+        for (const auto& k : ev.keys()) table_->Erase(k.hash());
+        break;
+      default:
+        break;
     }
-    grpc::Status st = reader->Finish();
-    {
-      std::lock_guard lock(mu_);
-      watch_ctx_ = nullptr;
-      if (stopping_) return;
-    }
-    if (synced_.exchange(false)) {
-      spdlog::warn("authsvc watch stream ended ({}): serving from the last known key table",
-                   st.error_message().empty() ? "stream closed" : st.error_message());
-    }
-    if (!SleepUnlessStopped(backoff)) return;
-    backoff = std::min(backoff * 2, std::chrono::milliseconds(2000));
   }
+  return reader->Finish();
 }
 
 void GrpcAuthClient::HealthLoop() {

@@ -18,6 +18,7 @@
 
 #include "auth.grpc.pb.h"
 #include "gateway/clients/key_table.h"
+#include "gateway/clients/stream_watcher.h"
 
 namespace luna::gateway {
 
@@ -50,7 +51,8 @@ class GrpcAuthClient {
   luna::auth::v1::AuthService::Stub::async_interface* async() { return stub_->async(); }
 
  private:
-  void WatchLoop();
+  // One WatchKeys stream, until it ends (StreamWatcher reconnects).
+  grpc::Status RunWatch(grpc::ClientContext& ctx, bool* delivered);
   void HealthLoop();
   bool SleepUnlessStopped(std::chrono::milliseconds d);
 
@@ -64,8 +66,7 @@ class GrpcAuthClient {
   std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;
-  grpc::ClientContext* watch_ctx_ = nullptr;  // guarded by mu_, for cancelling the open stream
-  std::thread watch_thread_;
+  StreamWatcher watcher_;
   std::thread health_thread_;
 };
 

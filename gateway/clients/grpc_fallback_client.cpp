@@ -113,12 +113,19 @@ GrpcFallbackClient::GrpcFallbackClient(const std::string& target, UpstreamTarget
     : channel_(MakeServiceChannel(target)),
       stub_(fbpb::FallbackService::NewStub(channel_)),
       default_target_(std::move(default_target)),
-      gateway_id_(std::move(gateway_id)) {}
+      gateway_id_(std::move(gateway_id)),
+      watcher_([this](grpc::ClientContext& ctx, bool* delivered) { return RunWatch(ctx, delivered); },
+               [this](const grpc::Status& st) {
+                 if (synced_.exchange(false)) {
+                   spdlog::warn("fallbacksvc watch stream ended ({}): routing from the last known table",
+                                st.error_message().empty() ? "stream closed" : st.error_message());
+                 }
+               }) {}
 
 GrpcFallbackClient::~GrpcFallbackClient() { Stop(); }
 
 void GrpcFallbackClient::Start() {
-  watch_thread_ = std::thread([this] { WatchLoop(); });
+  watcher_.Start();
   report_thread_ = std::thread([this] { ReportLoop(); });
 }
 
@@ -127,10 +134,9 @@ void GrpcFallbackClient::Stop() {
     std::lock_guard lock(mu_);
     if (stopping_) return;
     stopping_ = true;
-    if (watch_ctx_ != nullptr) watch_ctx_->TryCancel();
   }
   cv_.notify_all();
-  if (watch_thread_.joinable()) watch_thread_.join();
+  watcher_.Stop();
   if (report_thread_.joinable()) report_thread_.join();
 }
 
@@ -163,50 +169,27 @@ void GrpcFallbackClient::Report(AttemptReport report) {
   if (wake) cv_.notify_all();
 }
 
-void GrpcFallbackClient::WatchLoop() {
-  auto backoff = std::chrono::milliseconds(100);
-  while (true) {
-    grpc::ClientContext ctx;
+grpc::Status GrpcFallbackClient::RunWatch(grpc::ClientContext& ctx, bool* delivered) {
+  fbpb::WatchRoutesRequest req;
+  req.set_gateway_id(gateway_id_);
+  auto reader = stub_->WatchRoutes(&ctx, req);
+  fbpb::RouteTable table;
+  while (reader->Read(&table)) {
+    std::vector<std::string> warnings;
+    auto compiled = CompileRoutes(table, default_target_, &warnings);
+    for (const auto& w : warnings) spdlog::warn("route table {}: {}", table.version(), w);
     {
-      std::lock_guard lock(mu_);
-      if (stopping_) return;
-      watch_ctx_ = &ctx;
+      std::lock_guard lock(routes_mu_);
+      if (routes_ && routes_->version > compiled->version && synced()) continue;  // never go back
+      routes_ = std::move(compiled);
     }
-    ctx.set_wait_for_ready(true);
-    fbpb::WatchRoutesRequest req;
-    req.set_gateway_id(gateway_id_);
-    auto reader = stub_->WatchRoutes(&ctx, req);
-    fbpb::RouteTable table;
-    while (reader->Read(&table)) {
-      std::vector<std::string> warnings;
-      auto compiled = CompileRoutes(table, default_target_, &warnings);
-      for (const auto& w : warnings) spdlog::warn("route table {}: {}", table.version(), w);
-      {
-        std::lock_guard lock(routes_mu_);
-        if (routes_ && routes_->version > compiled->version && synced()) continue;  // never go back
-        routes_ = std::move(compiled);
-      }
-      if (!synced_.exchange(true, std::memory_order_acq_rel)) {
-        spdlog::info("route table {} from fallbacksvc: {} tiers, fallback {}", table.version(), table.tiers_size(),
-                     table.enabled() ? "on" : "off");
-      }
-      backoff = std::chrono::milliseconds(100);
+    if (!synced_.exchange(true, std::memory_order_acq_rel)) {
+      spdlog::info("route table {} from fallbacksvc: {} tiers, fallback {}", table.version(), table.tiers_size(),
+                   table.enabled() ? "on" : "off");
     }
-    grpc::Status st = reader->Finish();
-    {
-      std::lock_guard lock(mu_);
-      watch_ctx_ = nullptr;
-      if (stopping_) return;
-    }
-    if (synced_.exchange(false)) {
-      spdlog::warn("fallbacksvc watch stream ended ({}): routing from the last known table",
-                   st.error_message().empty() ? "stream closed" : st.error_message());
-    }
-    std::unique_lock lock(mu_);
-    cv_.wait_for(lock, backoff, [this] { return stopping_; });
-    if (stopping_) return;
-    backoff = std::min(backoff * 2, std::chrono::milliseconds(2000));
+    *delivered = true;
   }
+  return reader->Finish();
 }
 
 void GrpcFallbackClient::ReportLoop() {

@@ -18,6 +18,8 @@
 #include <thread>
 
 #include "fallback.grpc.pb.h"
+#include "gateway/clients/stream_watcher.h"
+#include "gateway/clients/stream_watcher.h"
 #include "gateway/route/route_plan.h"
 
 namespace luna::gateway {
@@ -67,7 +69,8 @@ class GrpcFallbackClient {
   luna::fallback::v1::FallbackService::Stub::async_interface* async() { return stub_->async(); }
 
  private:
-  void WatchLoop();
+  // One WatchRoutes stream, until it ends (StreamWatcher reconnects).
+  grpc::Status RunWatch(grpc::ClientContext& ctx, bool* delivered);
   void ReportLoop();
 
   std::shared_ptr<grpc::Channel> channel_;
@@ -82,11 +85,10 @@ class GrpcFallbackClient {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;
-  grpc::ClientContext* watch_ctx_ = nullptr;  // guarded by mu_, for cancelling the open stream
   std::deque<AttemptReport> queue_;           // guarded by mu_
   bool urgent_ = false;                       // guarded by mu_: a failure (or a full batch) is queued
   int64_t reports_sent_ = 0, reports_dropped_ = 0;
-  std::thread watch_thread_;
+  StreamWatcher watcher_;
   std::thread report_thread_;
 };
 

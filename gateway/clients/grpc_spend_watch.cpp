@@ -13,7 +13,7 @@ GrpcSpendWatch::GrpcSpendWatch(const std::string& target, std::string gateway_id
       gateway_id_(std::move(gateway_id)),
       book_(book),
       watcher_(
-          "spend", [this](grpc::ClientContext& ctx, bool* delivered) { return RunOnce(ctx, delivered); },
+          [this](grpc::ClientContext& ctx, bool* delivered) { return RunOnce(ctx, delivered); },
           [this](const grpc::Status& st) {
             if (book_->connected()) {
               spdlog::warn("usagesvc spend stream ended ({}): budgets count this gateway's own spend until it is back",

@@ -1,7 +1,7 @@
-// A thread that keeps one gRPC server stream open: it calls `run` (which opens the stream with the
-// context it is given and reads until the stream ends), then reconnects with a backoff (100 ms doubling
-// to 5 s, back to 100 ms after a stream that delivered anything) until Stop, which cancels the open
-// stream and joins.
+// A thread that keeps one gRPC server stream open (authsvc's keys, fallbacksvc's routes, usagesvc's
+// spend): it calls `run` (which opens the stream with the context it is given and reads until the
+// stream ends), then reconnects with a backoff (100 ms doubling to 2 s, back to 100 ms after a stream
+// that delivered anything) until Stop, which cancels the open stream and joins.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -20,8 +20,8 @@ class StreamWatcher {
   // watcher's own thread only.
   using Run = std::function<grpc::Status(grpc::ClientContext& ctx, bool* delivered)>;
   // `on_end` (optional) is told each time a stream ends (not at Stop).
-  StreamWatcher(std::string name, Run run, std::function<void(const grpc::Status&)> on_end = nullptr)
-      : name_(std::move(name)), run_(std::move(run)), on_end_(std::move(on_end)) {}
+  explicit StreamWatcher(Run run, std::function<void(const grpc::Status&)> on_end = nullptr)
+      : run_(std::move(run)), on_end_(std::move(on_end)) {}
   ~StreamWatcher() { Stop(); }
 
   void Start() { thread_ = std::thread([this] { Loop(); }); }
@@ -58,11 +58,10 @@ class StreamWatcher {
       if (delivered) backoff = std::chrono::milliseconds(100);
       lock.lock();
       if (cv_.wait_for(lock, backoff, [this] { return stopping_; })) return;
-      backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+      backoff = std::min(backoff * 2, std::chrono::milliseconds(2000));
     }
   }
 
-  const std::string name_;
   const Run run_;
   const std::function<void(const grpc::Status&)> on_end_;
   std::mutex mu_;

@@ -36,8 +36,10 @@ void ExpectCleanExit(Process* p, const char* what) {
 
 json Usage(Cluster& c) {
   auto r = c.Gateway("GET", "/admin/usage", {{"x-api-key", c.admin_key()}});
-  if (r.status != 200) return json();
-  return json::parse(r.body, nullptr, false);
+  // Not answered yet (a service restarting): an empty object, so callers keep polling.
+  if (r.status != 200) return json::object();
+  json j = json::parse(r.body, nullptr, false);
+  return j.is_object() ? j : json::object();
 }
 
 // SIGTERM while 12 requests are in flight (streams of ~1 s and slow JSON answers) with usagesvc down:
