@@ -1,35 +1,68 @@
 #!/usr/bin/env bash
-# Fuzzes the conversion layer and the SSE parser with libFuzzer (clang from Debian) for a bounded
-# time: deploy/fuzz.sh [SECONDS, default 60]. Seeds come from tests/golden; findings are written to
-# build-fuzz/ and the script exits non-zero on the first crash or broken invariant.
+# Builds the libFuzzer targets of tests/fuzz with clang-14 (AddressSanitizer + UndefinedBehaviorSanitizer)
+# and runs each for a bounded time: deploy/fuzz.sh [SECONDS per target, default 60] [TARGET...]
+# Targets: convert sse http_request http_server config legacy_import (default: all).
+# Each starts from its seeds in tests/fuzz/corpus/<target> plus what earlier runs found
+# (<build>/corpus/<target>); a crash or broken invariant is saved as <build>/artifacts/<target>-*
+# and the script exits non-zero. Replay one with: <build>/<target>_fuzz <that file>.
+# Environment: LUNA_FUZZ_BUILD_DIR (default build-fuzz); LUNA_FUZZ_NO_INSTALL=1 installs nothing and
+# exits 77 (ctest's "skipped") when clang-14 or libFuzzer is missing.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-seconds="${1:-60}"
-"$root/deploy/install-deps.sh"
-missing=()
-for p in clang-14 libclang-rt-14-dev; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+seconds=60
+if [[ $# -gt 0 && "$1" =~ ^[0-9]+$ ]]; then
+  seconds="$1"
+  shift
+fi
+all=(convert sse http_request http_server config legacy_import)
+targets=("$@")
+[[ ${#targets[@]} -eq 0 ]] && targets=("${all[@]}")
+for t in "${targets[@]}"; do
+  [[ " ${all[*]} " == *" $t "* ]] || { echo "fuzz: unknown target $t (known: ${all[*]})" >&2; exit 2; }
 done
-if [[ ${#missing[@]} -gt 0 ]]; then
-  SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends "${missing[@]}"
+
+have_libfuzzer() {
+  command -v clang++-14 >/dev/null 2>&1 || return 1
+  echo 'extern "C" int LLVMFuzzerTestOneInput(const unsigned char*, unsigned long) { return 0; }' |
+    clang++-14 -x c++ - -fsanitize=fuzzer -o /dev/null >/dev/null 2>&1
+}
+if [[ "${LUNA_FUZZ_NO_INSTALL:-0}" == "1" ]]; then
+  if ! have_libfuzzer; then
+    echo "fuzz: SKIPPED: clang-14 with libFuzzer (packages clang-14 libclang-rt-14-dev) is not installed;" \
+      "deploy/install-deps.sh installs them" >&2
+    exit 77
+  fi
+else
+  "$root/deploy/install-deps.sh"
+  have_libfuzzer || { echo "fuzz: clang-14 cannot link libFuzzer" >&2; exit 1; }
 fi
 
-out="$root/build-fuzz"
-mkdir -p "$out/corpus" "$out/seeds"
-sources=("$root"/gateway/convert/*.cpp "$root/tests/unit/convert/stream_support.cpp" "$root/tests/fuzz/convert_fuzz.cpp")
-clang++-14 -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-  -I"$root" "${sources[@]}" -labsl_statusor -labsl_status -labsl_strings -labsl_cord -labsl_raw_logging_internal \
-  -o "$out/convert_fuzz"
+out="${LUNA_FUZZ_BUILD_DIR:-$root/build-fuzz}"
+CC=clang-14 CXX=clang++-14 cmake -S "$root" -B "$out" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DLUNA_BUILD_TESTS=OFF -DLUNA_SANITIZE=ON -DLUNA_FUZZ=ON >/dev/null
+names=()
+for t in "${targets[@]}"; do names+=("${t}_fuzz"); done
+cmake --build "$out" -j "${LUNA_BUILD_JOBS:-$(nproc)}" --target "${names[@]}"
 
-# Seeds: every golden stream, fed to the matching stream converter (mode byte 5: OpenAI -> Anthropic,
-# 6: Anthropic -> OpenAI), plus a few request bodies for the request converters (1, 2).
-i=0
-for f in "$root"/tests/golden/o2a/*.input.sse; do { printf '\x05'; cat "$f"; } > "$out/seeds/o2a_$((i++))"; done
-for f in "$root"/tests/golden/a2o/*.input.sse; do { printf '\x06'; cat "$f"; } > "$out/seeds/a2o_$((i++))"; done
-printf '\x01{"model":"m","max_tokens":9,"system":[{"type":"text","text":"S","cache_control":{"type":"ephemeral"}}],"messages":[{"role":"user","content":"hi"}]}' > "$out/seeds/a2o_req"
-printf '\x02{"model":"m","messages":[{"role":"system","content":"S"},{"role":"user","content":"q"}],"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object"}}}]}' > "$out/seeds/o2a_req"
-
-cd "$out"
-./convert_fuzz -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 corpus seeds
+mkdir -p "$out/artifacts"
+failed=()
+for t in "${targets[@]}"; do
+  mkdir -p "$out/corpus/$t"
+  echo "fuzz: $t for ${seconds} s"
+  # The server target's own threads allocate while an input runs, which libFuzzer's per-input leak
+  # check takes for a leak: its leaks are left to the sanitizer test suite.
+  extra=()
+  [[ "$t" == http_server ]] && extra+=(-detect_leaks=0)
+  if ! (cd "$out" && "./${t}_fuzz" -max_total_time="$seconds" -timeout=30 -rss_limit_mb=2048 -max_len=8192 \
+      -print_final_stats=1 -artifact_prefix="$out/artifacts/$t-" "${extra[@]}" \
+      "corpus/$t" "$root/tests/fuzz/corpus/$t" >"$out/$t.log" 2>&1); then
+    failed+=("$t")
+    tail -n 60 "$out/$t.log" >&2
+  fi
+  grep -E "^stat::number_of_executed_units|^Done [0-9]+ runs" "$out/$t.log" | tail -n 1 | sed "s/^/fuzz: $t: /"
+done
+if [[ ${#failed[@]} -gt 0 ]]; then
+  echo "fuzz: FAILED: ${failed[*]} (inputs in $out/artifacts/, logs in $out/<target>.log)" >&2
+  exit 1
+fi
+echo "fuzz: ${#targets[@]} target(s), ${seconds} s each: no finding"

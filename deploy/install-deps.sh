@@ -9,6 +9,8 @@ PACKAGES=(
   nlohmann-json3-dev libspdlog-dev libgtest-dev libgmock-dev libbenchmark-dev
   libssl-dev libboost1.81-dev
 )
+# tests/fuzz: libFuzzer comes with clang (deploy/fuzz.sh, the fuzz_short test).
+PACKAGES+=(clang-14 libclang-rt-14-dev)
 # tests/deploy: Debian's docker-compose (1.29, Python; 16 small packages without recommends, no
 # Docker engine) resolves docker-compose.yml; python3-yaml reads it.
 PACKAGES+=(python3-yaml docker-compose)

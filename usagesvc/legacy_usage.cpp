@@ -14,6 +14,10 @@ absl::Status Bad(const std::string& where, std::string_view reason) {
   return absl::InvalidArgumentError(absl::StrCat(where, ": ", std::string(reason)));
 }
 
+// No old figure comes near this (a trillion tokens); bounding them keeps every sum the ledger makes
+// of millions of them inside int64 (the old proxy's JSON held any number).
+constexpr int64_t kMaxCount = 1'000'000'000'000;
+
 // A non-negative count; null/missing -> 0.
 absl::Status ReadCount(const Json& object, const char* field, const std::string& where, int64_t* out) {
   *out = 0;
@@ -34,6 +38,7 @@ absl::Status ReadCount(const Json& object, const char* field, const std::string&
     return Bad(path, absl::StrCat("expected a number, got ", it->type_name()));
   }
   if (*out < 0) return Bad(path, "negative");
+  if (*out > kMaxCount) return Bad(path, "too large");
   return absl::OkStatus();
 }
 

@@ -49,7 +49,8 @@ absl::StatusOr<std::shared_ptr<const GatewayConfig>> LoadGatewayConfigFromEnv() 
   } else {
     return absl::InvalidArgumentError("UPSTREAM_FORMAT: expected anthropic or openai, got \"" + format + "\"");
   }
-  for (std::string_view rest = EnvString("MODELS", ""); !rest.empty();) {
+  const std::string models = EnvString("MODELS", "");  // (a string_view of the temporary would dangle)
+  for (std::string_view rest = models; !rest.empty();) {
     size_t comma = rest.find(',');
     std::string_view name = rest.substr(0, comma);
     rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);

@@ -57,6 +57,15 @@ Process::Process(const std::string& binary, const std::vector<std::string>& args
 
 Process::~Process() {
   if (!exited_) Stop(SIGKILL, std::chrono::seconds(5));
+  // Sanitizer pass (deploy/sanitizer-env.sh): GCC's UBSan writes its reports to stderr whatever
+  // log_path says, i.e. into this log, which dies with the test's temporary directory. Keep a copy
+  // where the run's final check looks.
+  const char* dir = std::getenv("LUNA_SANITIZER_REPORT_DIR");
+  if (dir == nullptr || *dir == '\0') return;
+  std::string log = Log();
+  if (log.find("runtime error:") != std::string::npos || log.find("Sanitizer") != std::string::npos) {
+    WriteAll(std::string(dir) + "/child." + std::to_string(pid_) + ".log", log);
+  }
 }
 
 bool Process::Running() {
