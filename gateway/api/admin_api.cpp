@@ -275,7 +275,7 @@ Awaitable<bool> Router::HandleAdmin(Request& req, beast::tcp_stream& stream, Out
   };
   auto ok = [&](json body) -> Awaitable<bool> {
     out.status = 200;
-    co_return co_await WriteResponse(stream, req.version(), 200, body.dump(), req.keep_alive(), "application/json",
+    co_return co_await WriteResponse(stream, req, 200, body.dump(), req.keep_alive(), "application/json",
                                      OneHeader("x-request-id", out.request_id));
   };
   bool get = req.method() == http::verb::get;

@@ -75,7 +75,7 @@ Awaitable<bool> Router::HandleDashboard(Request& req, beast::tcp_stream& stream,
     out.status = status;
     HeaderList headers = SecurityHeaders(out.request_id, "no-store");
     headers.insert(headers.end(), extra.begin(), extra.end());
-    co_return co_await WriteResponse(stream, req.version(), status, body.dump(), req.keep_alive(), "application/json",
+    co_return co_await WriteResponse(stream, req, status, body.dump(), req.keep_alive(), "application/json",
                                      headers);
   };
   auto error = [&](int status, std::string_view message) -> Awaitable<bool> {
@@ -159,7 +159,7 @@ Awaitable<bool> Router::HandleDashboard(Request& req, beast::tcp_stream& stream,
   }
   out.status = 200;
   std::string content_type(asset->content_type);
-  co_return co_await WriteResponse(stream, req.version(), 200, std::string(body), req.keep_alive(), content_type,
+  co_return co_await WriteResponse(stream, req, 200, std::string(body), req.keep_alive(), content_type,
                                    headers);
 }
 

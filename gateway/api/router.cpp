@@ -49,7 +49,7 @@ Awaitable<bool> WriteError(beast::tcp_stream& stream, const Request& req, Router
   out.status = status;
   if (out.note.empty()) out.note = std::string(message);
   if (!out.request_id.empty()) extra_headers.emplace_back("x-request-id", out.request_id);
-  bool ok = co_await WriteResponse(stream, req.version(), status, ErrorBody(out.flavor, status, message),
+  bool ok = co_await WriteResponse(stream, req, status, ErrorBody(out.flavor, status, message),
                                    keep_alive && req.keep_alive(), "application/json", extra_headers);
   co_return ok && keep_alive && req.keep_alive();
 }
@@ -274,7 +274,7 @@ Awaitable<bool> Router::HandleHealth(Request& req, beast::tcp_stream& stream, Ou
                                  {"spend_keys", deps_.spend == nullptr ? 0 : deps_.spend->keys()}};
   }
   out.status = can_serve ? 200 : 503;
-  co_return co_await WriteResponse(stream, req.version(), out.status, j.dump(), req.keep_alive(), "application/json",
+  co_return co_await WriteResponse(stream, req, out.status, j.dump(), req.keep_alive(), "application/json",
                                    OneHeader("x-request-id", out.request_id));
 }
 
@@ -303,7 +303,7 @@ Awaitable<bool> Router::HandleMetrics(Request& req, beast::tcp_stream& stream, O
     g.outcomes_dropped = fs.reports_dropped;
   }
   out.status = 200;
-  co_return co_await WriteResponse(stream, req.version(), 200, metrics_.Render(g), req.keep_alive(),
+  co_return co_await WriteResponse(stream, req, 200, metrics_.Render(g), req.keep_alive(),
                                    "text/plain; version=0.0.4; charset=utf-8", OneHeader("x-request-id", out.request_id));
 }
 
@@ -395,7 +395,7 @@ Awaitable<bool> Router::HandleClientApi(Request& req, beast::tcp_stream& stream,
     std::string list = anthropic ? AnthropicModelList(models, Rfc3339Utc(UnixSeconds(started_wall_)))
                                  : OpenAIModelList(models, UnixSeconds(started_wall_));
     out.status = 200;
-    co_return co_await WriteResponse(stream, req.version(), 200, std::move(list), req.keep_alive(), "application/json",
+    co_return co_await WriteResponse(stream, req, 200, std::move(list), req.keep_alive(), "application/json",
                                      OneHeader("x-request-id", out.request_id));
   }
 
@@ -678,7 +678,7 @@ Awaitable<bool> Router::HandleModelCall(Request& req, beast::tcp_stream& stream,
         }
         out.status = answer.status;
         if (answer.status >= 400 && out.note.empty()) out.note = "upstream answered " + std::to_string(r.status);
-        bool ok = co_await WriteResponse(stream, req.version(), answer.status, std::move(answer.body), keep_alive,
+        bool ok = co_await WriteResponse(stream, req, answer.status, std::move(answer.body), keep_alive,
                                          answer.content_type, answer.headers);
         co_return ok && keep_alive;
       }

@@ -31,5 +31,11 @@ inline HeaderList OneHeader(std::string name, std::string value) {
 Awaitable<bool> WriteResponse(beast::tcp_stream& stream, unsigned version, int status, std::string body,
                               bool keep_alive, std::string_view content_type = "application/json",
                               const HeaderList& extra_headers = {});
+// The answer to `req`: its HTTP version, and for a HEAD request the head alone (with the length the
+// body would have), as RFC 9110 §9.3.2 asks. True if it was written and the connection may carry
+// another request (`keep_alive`).
+Awaitable<bool> WriteResponse(beast::tcp_stream& stream, const Request& req, int status, std::string body,
+                              bool keep_alive, std::string_view content_type = "application/json",
+                              const HeaderList& extra_headers = {});
 
 }  // namespace luna::gateway

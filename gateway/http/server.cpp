@@ -36,6 +36,26 @@ Awaitable<bool> WriteResponse(beast::tcp_stream& stream, unsigned version, int s
   co_return !ec;
 }
 
+Awaitable<bool> WriteResponse(beast::tcp_stream& stream, const Request& req, int status, std::string body,
+                              bool keep_alive, std::string_view content_type, const HeaderList& extra_headers) {
+  if (req.method() != http::verb::head) {
+    bool ok = co_await WriteResponse(stream, req.version(), status, std::move(body), keep_alive, content_type,
+                                     extra_headers);
+    co_return ok && keep_alive;
+  }
+  http::response<http::string_body> res{static_cast<http::status>(status), req.version()};
+  res.set(http::field::content_type, content_type);
+  for (const auto& [k, v] : extra_headers) res.set(k, v);
+  res.keep_alive(keep_alive);
+  res.body() = std::move(body);
+  res.prepare_payload();
+  http::response_serializer<http::string_body> sr{res};
+  stream.expires_after(std::chrono::seconds(g_send_timeout_s.load(std::memory_order_relaxed)));
+  auto [ec, n] = co_await http::async_write_header(stream, sr, as_tuple(use_awaitable));
+  (void)n;
+  co_return !ec && keep_alive;
+}
+
 namespace {
 
 constexpr size_t kIdleBufferBytes = 16 * 1024;

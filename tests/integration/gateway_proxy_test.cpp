@@ -1,5 +1,9 @@
 // Integration: the passthrough relay — bodies, streams, credentials, limits and upstream failures.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <openssl/sha.h>
 
 #include <nlohmann/json.hpp>
@@ -120,6 +124,34 @@ TEST_F(GatewayOpenAIUpstreamCredentialTest, OpenAIUpstreamGetsBearer) {
 
 // An SSE answer reaches the client event by event: the first event arrives long before the
 // upstream has produced the last one.
+// A HEAD answer is the head alone (RFC 9110 §9.3.2), so the next answer on the connection is read
+// right: HEAD then GET, pipelined, give two whole answers and nothing between them.
+TEST_F(GatewayProxyTest, HeadAnswersCarryNoBody) {
+  for (const std::string target : {"/health", "/metrics", "/nowhere", "/v1/models"}) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_GE(fd, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(c_.gateway_port()));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    timeval tv{5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    std::string reqs = "HEAD " + target + " HTTP/1.1\r\nHost: x\r\nx-api-key: " + key_ +
+                       "\r\n\r\nGET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    ASSERT_EQ(send(fd, reqs.data(), reqs.size(), 0), static_cast<ssize_t>(reqs.size()));
+    std::string got;
+    char buf[4096];
+    for (ssize_t n; (n = recv(fd, buf, sizeof buf, 0)) > 0;) got.append(buf, static_cast<size_t>(n));
+    close(fd);
+    size_t head_end = got.find("\r\n\r\n");
+    ASSERT_NE(head_end, std::string::npos) << target << ": " << got;
+    EXPECT_NE(got.find("Content-Length: ") , std::string::npos) << target << ": the length the body would have";
+    EXPECT_EQ(got.substr(head_end + 4, 9), "HTTP/1.1 ") << target << ": the next answer must follow the head at once:\n"
+                                                        << got;
+  }
+}
+
 TEST_F(GatewayProxyTest, StreamArrivesEventByEvent) {
   c_.SetModel("claude-stream", R"({"events": 6, "interval_ms": 250})");
   HttpConnection conn(c_.gateway_port());
