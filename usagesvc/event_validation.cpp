@@ -35,6 +35,8 @@ absl::Status ValidateBatch(const google::protobuf::RepeatedPtrField<luna::usage:
                                                       {"cache_write_tokens", e.cache_write_tokens()}};
     for (const auto& [field, value] : counts) {
       if (value < 0) return bad(field, absl::StrCat("must not be negative, got ", value));
+      // No answer comes near this; the ledger's sums stay far from overflowing whatever is sent.
+      if (value > kMaxEventTokens) return bad(field, absl::StrCat("is larger than 10^12, got ", value));
     }
     if (e.status() < 100 || e.status() > 599) {
       return bad("status", absl::StrCat("must be an HTTP status (100..599), got ", e.status()));

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include "test_util.h"
 
 namespace luna::usagesvc {
@@ -44,6 +46,8 @@ TEST(EventValidationTest, EachRuleNamesTheFirstBadEventAndField) {
       {[](pb::UsageEvent* e) { e->set_output_tokens(-1); }, "output_tokens must not be negative"},
       {[](pb::UsageEvent* e) { e->set_cache_read_tokens(-1); }, "cache_read_tokens must not be negative"},
       {[](pb::UsageEvent* e) { e->set_cache_write_tokens(-1); }, "cache_write_tokens must not be negative"},
+      {[](pb::UsageEvent* e) { e->set_input_tokens(std::numeric_limits<int64_t>::max()); }, "input_tokens is larger than 10^12"},
+      {[](pb::UsageEvent* e) { e->set_cache_read_tokens(1'000'000'000'001); }, "cache_read_tokens is larger than 10^12"},
       {[](pb::UsageEvent* e) { e->set_status(0); }, "status must be an HTTP status"},
       {[](pb::UsageEvent* e) { e->set_status(600); }, "status must be an HTTP status"},
   };
