@@ -28,6 +28,25 @@ TEST(BodyCheck, FindsTheFirstBadTextByte) {
   EXPECT_EQ(FindBadTextByte("\x7f"), std::string_view::npos);         // DEL is allowed in JSON strings
 }
 
+// The wide steps (32 and 8 bytes) find a bad byte at every position of a long text, and pass every
+// valid multi-byte character and allowed control byte wherever it falls.
+TEST(BodyCheck, EveryPositionOfALongText) {
+  const std::string base(100, 'a');
+  for (size_t at = 0; at < base.size(); ++at) {
+    for (char bad : {'\0', '\x1f', '\xff', '\xc0'}) {
+      std::string t = base;
+      t[at] = bad;
+      EXPECT_EQ(FindBadTextByte(t), at) << at << " " << static_cast<int>(bad);
+    }
+    for (std::string good : {"\n", "\t", "\xC3\xA9", "\xE2\x9C\x93", "\xF0\x9F\x98\x80"}) {
+      std::string t = base;
+      t.replace(at, std::min(good.size(), t.size() - at), good);
+      if (at + good.size() > base.size()) continue;
+      EXPECT_EQ(FindBadTextByte(t), std::string_view::npos) << at;
+    }
+  }
+}
+
 // Each defect gets a message naming it; a good body yields where model and stream are.
 TEST(BodyCheck, RefusesWhatTheGatewayCannotRead) {
   ModelCallFields f;
