@@ -63,6 +63,28 @@ Awaitable<bool> WriteLimitError(beast::tcp_stream& stream, const Request& req, R
 
 namespace {
 
+// `text` with every "sk-…" key in it cut to its display prefix ("sk-" and 6 more characters), for log
+// lines: an admin may name a key by the full key in a path (/admin/keys/sk-…/disable).
+std::string MaskKeys(std::string_view text) {
+  std::string out;
+  size_t i = 0;
+  while (true) {
+    size_t at = text.find("sk-", i);
+    if (at == std::string_view::npos) break;
+    size_t end = at + 3;
+    auto key_char = [](char c) {
+      return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+             c == '%';
+    };
+    while (end < text.size() && key_char(text[end])) ++end;
+    out.append(text.substr(i, std::min(end, at + 9) - i));
+    if (end > at + 9) out.append("…");
+    i = end;
+  }
+  out.append(text.substr(i));
+  return out;
+}
+
 int64_t UnixMs(std::chrono::system_clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
 }
@@ -211,11 +233,12 @@ Awaitable<bool> Router::Handle(Request& req, beast::tcp_stream& stream) {
                           out.upstream_us >= 0 ? out.upstream_us / 1e6 : -1.0,
                           out.upstream_us >= 0 && !out.stream ? (total_us - out.upstream_us) / 1e6 : -1.0);
   if (deps_.config->access_log) {
-    spdlog::info("{} {} {} rid={} key={} model={} upstream_ms={:.3f} total_ms={:.3f}{}{}", method, path, out.status,
+    spdlog::info("{} {} {} rid={} key={} model={} upstream_ms={:.3f} total_ms={:.3f}{}{}", method, MaskKeys(path),
+                 out.status,
                  out.request_id,
                  out.key_id.empty() ? "-" : out.key_id, out.model.empty() ? "-" : out.model,
                  out.upstream_us < 0 ? 0.0 : out.upstream_us / 1000.0, total_us / 1000.0,
-                 out.note.empty() ? "" : " note=", out.note);
+                 out.note.empty() ? "" : " note=", MaskKeys(out.note));
   }
   co_return keep;
 }

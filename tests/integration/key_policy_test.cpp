@@ -342,5 +342,41 @@ TEST_F(KeyPolicyTest, SeveralGatewaysShareOneBudget) {
   second->Stop(SIGTERM, 10s);
 }
 
+// No secret in any log line: after keys are made, used, mistyped, refused, limited, disabled and
+// deleted, through both APIs and the admin API, no service's log holds a full key or the admin key.
+TEST_F(KeyPolicyTest, NoSecretInAnyLog) {
+  std::string id;
+  std::string limited = CreateKey({{"models", {"claude-haiku"}}, {"requests_per_minute", 2}}, &id);
+  std::string plain = c_.CreateKey("plain");
+  const std::string unknown = "sk-unknown-0123456789abcdefghijklmnop";
+  std::vector<std::string> secrets = {limited, plain, unknown, c_.admin_key()};
+  EXPECT_EQ(Ask(limited, "claude-haiku").status, 200);
+  EXPECT_EQ(Ask(limited, "claude-opus").status, 403);
+  Ask(limited, "claude-haiku");
+  EXPECT_EQ(Ask(limited, "claude-haiku").status, 429);
+  EXPECT_EQ(AskOpenAI(plain, "gpt-4o").status, 200);
+  EXPECT_EQ(Ask(unknown, "claude-haiku").status, 401);
+  EXPECT_EQ(c_.Gateway("GET", "/admin/keys", {{"x-api-key", plain}}).status, 403);
+  EXPECT_EQ(c_.Gateway("GET", "/admin/keys", {{"x-api-key", unknown}}).status, 401);
+  EXPECT_EQ(c_.Gateway("GET", "/admin/usage", {{"authorization", "Bearer " + c_.admin_key()}}).status, 200);
+  EXPECT_EQ(c_.SetEnabled(plain, false), 200);
+  EXPECT_EQ(c_.Gateway("DELETE", "/admin/keys/" + limited, Admin()).status, 200);
+  EXPECT_EQ(c_.Gateway("GET", "/admin/keys/" + plain, Admin()).status, 200);
+  ASSERT_TRUE(Eventually([&] { return Health()["services"]["usagesvc"]["events_pending"] == 0; }));
+  std::map<std::string, std::string> logs = {{"gateway", c_.gateway()->Log()},
+                                             {"authsvc", c_.auth()->Log()},
+                                             {"usagesvc", c_.usage()->Log()},
+                                             {"fallbacksvc", fallback_->Log()}};
+  for (const auto& [name, log] : logs) {
+    EXPECT_FALSE(log.empty()) << name << " wrote no log: the check would prove nothing";
+    for (const auto& secret : secrets) {
+      EXPECT_EQ(log.find(secret), std::string::npos) << name << "'s log holds a secret (" << secret.substr(0, 8) << "…)";
+      // Nor a long piece of one (a key cut for display is its first 9 characters at most).
+      EXPECT_EQ(log.find(secret.substr(0, 16)), std::string::npos) << name << " logs 16+ characters of a secret";
+    }
+  }
+  EXPECT_EQ(ReadAll(c_.keys_file()).find(plain), std::string::npos) << "the keys file never holds a usable key";
+}
+
 }  // namespace
 }  // namespace luna::testing
