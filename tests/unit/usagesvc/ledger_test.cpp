@@ -10,6 +10,7 @@ namespace {
 namespace pb = luna::usage::v1;
 namespace spb = luna::usage::storage::v1;
 using testing::Event;
+using testing::Record;
 using testing::kHourMs;
 using testing::kMar1Utc;
 
@@ -26,12 +27,6 @@ LedgerOptions Options(LedgerZone zone = LedgerZone(), int64_t* now = nullptr) {
     o.now_ms = [] { return kMar1Utc + 86400 * 1000; };
   }
   return o;
-}
-
-spb::JournalRecord Record(std::initializer_list<pb::UsageEvent> events) {
-  spb::JournalRecord r;
-  for (const auto& e : events) *r.add_events() = e;
-  return r;
 }
 
 spb::JournalRecord Import(const std::string& key_id, const std::string& json) {

@@ -12,16 +12,11 @@ namespace {
 namespace pb = luna::usage::v1;
 namespace spb = luna::usage::storage::v1;
 using testing::Event;
+using testing::Record;
 using testing::kHourMs;
 using testing::kMar1Utc;
 
 constexpr int64_t kDayMs = 24 * kHourMs;
-
-spb::JournalRecord Record(std::initializer_list<pb::UsageEvent> events) {
-  spb::JournalRecord r;
-  for (const auto& e : events) *r.add_events() = e;
-  return r;
-}
 
 std::map<std::string, pb::KeySpend> ByKey(const pb::SpendUpdate& u) {
   std::map<std::string, pb::KeySpend> out;

@@ -11,6 +11,7 @@
 
 #include "tests/support/process.h"
 #include "usage.pb.h"
+#include "usage_storage.pb.h"
 
 namespace luna::usagesvc::testing {
 
@@ -40,6 +41,13 @@ inline luna::usage::v1::UsageEvent Event(const std::string& id, const std::strin
   e.set_api("anthropic");
   e.set_gateway_id("gw-test");
   return e;
+}
+
+// A journal record holding `events`, in order.
+inline luna::usage::storage::v1::JournalRecord Record(std::initializer_list<luna::usage::v1::UsageEvent> events) {
+  luna::usage::storage::v1::JournalRecord r;
+  for (const auto& e : events) *r.add_events() = e;
+  return r;
 }
 
 }  // namespace luna::usagesvc::testing
