@@ -65,6 +65,7 @@ void ToProto(const RouteTableData& table, bool redact, pb::RouteTable* out) {
     o->set_quota_low(t.quota_low);
     o->set_cooldown_until_unix_ms(t.cooldown_until_unix_ms);
     o->set_cooldown_reason(t.cooldown_reason);
+    o->set_cooldown_transient(t.cooldown_transient);
     o->set_consecutive_failures(t.consecutive_failures);
     o->set_quota_polled(t.quota_polled);
   }

@@ -179,12 +179,15 @@ bool RouteEngine::ApplyOutcome(const Outcome& o, int64_t now_ms, std::vector<std
   CooldownRecord& c = cooldowns_[Key(provider, model)];
   c.provider = provider;
   c.model = model;
+  const bool transient = o.kind == OutcomeKind::kConnectFailed || o.kind == OutcomeKind::kTimeout ||
+                         o.kind == OutcomeKind::kServerError;
   if (c.until_unix_ms > now_ms) {
     // Already cooling: another request that was in flight. Honour its retry-after, do not escalate.
     int64_t until = now_ms + o.retry_after_ms;
     if (until <= c.until_unix_ms) return false;
     c.until_unix_ms = until;
     c.reason = CooldownReason(o, o.retry_after_ms, c.failures);
+    c.transient = transient;
     return true;
   }
   if (c.failures > 0 && now_ms - c.until_unix_ms > kForgetFailuresAfterMs) c.failures = 0;
@@ -195,6 +198,7 @@ bool RouteEngine::ApplyOutcome(const Outcome& o, int64_t now_ms, std::vector<std
   int64_t duration = std::max(step, o.retry_after_ms);
   c.until_unix_ms = now_ms + duration;
   c.reason = CooldownReason(o, duration, c.failures);
+  c.transient = transient;
   return true;
 }
 
@@ -252,6 +256,7 @@ RouteTableData RouteEngine::Build(int64_t now_ms) const {
       if (c->second.until_unix_ms > now_ms && c->second.until_unix_ms > v.cooldown_until_unix_ms) {
         v.cooldown_until_unix_ms = c->second.until_unix_ms;
         v.cooldown_reason = c->second.reason;
+        v.cooldown_transient = c->second.transient;
         v.consecutive_failures = std::max(v.consecutive_failures, c->second.failures);
       }
     }

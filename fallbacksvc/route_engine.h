@@ -57,6 +57,10 @@ struct CooldownRecord {
   int64_t until_unix_ms = 0;  // past = not cooling, but the failure count still backs off the next one
   int32_t failures = 0;       // consecutive, since the last success
   std::string reason;
+  // The failure says nothing about quota or limits (a connection failure, a timeout, a server error or
+  // a cut answer): when every tier is cooling down the gateway still tries such a tier rather than
+  // refusing, and its first success ends the cooldown.
+  bool transient = false;
   bool operator==(const CooldownRecord&) const = default;
 };
 struct EngineState {
@@ -78,6 +82,7 @@ struct TierView {
   bool quota_polled = false;  // the provider has a quota endpoint
   int64_t cooldown_until_unix_ms = 0;
   std::string cooldown_reason;
+  bool cooldown_transient = false;  // see CooldownRecord::transient
   int32_t consecutive_failures = 0;
   bool operator==(const TierView&) const = default;
 };

@@ -54,7 +54,8 @@ std::string SerializeState(const StateFileContent& content) {
                          {"model", c.model},
                          {"until_unix_ms", c.until_unix_ms},
                          {"failures", c.failures},
-                         {"reason", c.reason}});
+                         {"reason", c.reason},
+                         {"transient", c.transient}});
   }
   json root = {{"format", kFormat},
                {"saved_unix_ms", content.saved_unix_ms},
@@ -100,6 +101,8 @@ absl::StatusOr<StateFileContent> ParseState(std::string_view text, const std::st
       c.until_unix_ms = Get<int64_t>(cooldowns[i], where, "until_unix_ms");
       c.failures = Get<int32_t>(cooldowns[i], where, "failures");
       c.reason = Get<std::string>(cooldowns[i], where, "reason");
+      // Files written before the field existed: not transient (the cooldown is honoured).
+      if (cooldowns[i].contains("transient")) c.transient = Get<bool>(cooldowns[i], where, "transient");
       out.engine.cooldowns.push_back(std::move(c));
     }
   } catch (const json::exception& e) {

@@ -88,6 +88,7 @@ std::shared_ptr<const CompiledRoutes> CompileRoutes(const fbpb::RouteTable& tabl
     tier.remaining_fraction = t.remaining_fraction();
     tier.cooldown_until_unix_ms = t.cooldown_until_unix_ms();
     tier.cooldown_reason = t.cooldown_reason();
+    tier.cooldown_transient = t.cooldown_transient();
     target.report_success = !t.available() || t.cooldown_until_unix_ms() != 0 || t.consecutive_failures() > 0;
     index_of[static_cast<size_t>(i)] = static_cast<int>(routes->tiers.size());
     routes->tiers.push_back(std::move(tier));

@@ -166,6 +166,7 @@ RoutePlan PlanRoute(const CompiledRoutes* routes, const UpstreamTarget& default_
     for (int index : routes->default_plan.tiers) add_tier(index, false);
   }
   // Tiers left out of the plan: cooling down (tried anyway if that is over by now), or not chosen.
+  std::vector<size_t> cooling;
   for (size_t i = 0; i < routes->tiers.size(); ++i) {
     if (planned[i]) continue;
     const RouteTier& tier = routes->tiers[i];
@@ -174,10 +175,27 @@ RoutePlan PlanRoute(const CompiledRoutes* routes, const UpstreamTarget& default_
       add_tier(static_cast<int>(i), entry != nullptr && tier.target.model == model);
       continue;
     }
+    cooling.push_back(i);
+  }
+  // Nothing else to try: tiers cooled by a connection failure, timeout or server error are tried
+  // anyway, in chain order. Refusing would fail the request for sure, while the upstream may well be
+  // back (a restart takes a second; the first cooldown step is 30 s), and a success ends the
+  // cooldown. Rate limits, spent quota and rejected credentials are still honoured.
+  const bool last_resort = plan.targets.empty();
+  for (size_t i : cooling) {
+    const RouteTier& tier = routes->tiers[i];
+    if (last_resort && tier.cooldown_transient) {
+      size_t before = plan.targets.size();
+      add_tier(static_cast<int>(i), entry != nullptr && tier.target.model == model);
+      if (plan.targets.size() > before) continue;
+    }
     plan.skipped.push_back(tier.target.tier + ": cooling down (" + tier.cooldown_reason + ")");
     if (plan.earliest_back_unix_ms == 0 || tier.cooldown_until_unix_ms < plan.earliest_back_unix_ms) {
       plan.earliest_back_unix_ms = tier.cooldown_until_unix_ms;
     }
+  }
+  if (last_resort && !plan.targets.empty()) {
+    plan.reason = "every tier is cooling down: trying those cooled by a connection failure, timeout or server error";
   }
   // A reason is only news when the plan does not start at the model asked for.
   if (!plan.targets.empty() && (plan.targets[0]->model.empty() || plan.targets[0]->model == model)) {

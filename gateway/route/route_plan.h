@@ -33,6 +33,7 @@ struct RouteTier {
   double remaining_fraction = -1;
   int64_t cooldown_until_unix_ms = 0;
   std::string cooldown_reason;
+  bool cooldown_transient = false;  // cooled by a connection failure, timeout or server error
   // Tiers sending the same model to the same provider share an id (0..target_ids-1; -1 when the
   // tier sends the model asked for, which only a request knows): set by FinishCompiling.
   int target_id = -1;
@@ -83,7 +84,8 @@ struct RoutePlan {
 };
 
 // The targets for `model`. `routes` null or disabled: the default upstream as asked. A model of the
-// chain: its plan, plus tiers whose cooldown has already run out by `now` (the table may be stale).
+// chain: its plan, plus tiers whose cooldown has already run out by `now` (the table may be stale);
+// when that leaves nothing, the tiers cooling down for a transient failure (cooldown_transient).
 // Any other model: the default upstream as asked, then the default plan. Fallback targets that
 // cannot take `needs` (when given) are left out; the requested model's own tier never is.
 RoutePlan PlanRoute(const CompiledRoutes* routes, const UpstreamTarget& default_target, std::string_view model,

@@ -251,6 +251,24 @@ TEST(RouteEngineTest, SuccessClearsTheCooldownAndTheCount) {
   EXPECT_EQ(t.tiers[0].cooldown_reason, "timeout: cooling 30s");
 }
 
+TEST(RouteEngineTest, CooldownsSayWhetherTheirFailureWasTransient) {
+  // Connection failures, timeouts and server errors say nothing about quota: the gateway may still
+  // try such a tier when nothing else is left. Rate limits and spent quota are honoured.
+  RouteEngine e(ThreeTiers());
+  e.ApplyOutcome(Failure("opus", OutcomeKind::kConnectFailed, 0), kT0);
+  e.ApplyOutcome(Failure("sonnet", OutcomeKind::kRateLimited, 429), kT0);
+  RouteTableData t = e.Build(kT0 + 1);
+  EXPECT_TRUE(t.tiers[0].cooldown_transient);
+  EXPECT_FALSE(t.tiers[1].cooldown_transient);
+  // A rate limit while already cooling for a connection failure: no longer transient.
+  e.ApplyOutcome(Failure("opus", OutcomeKind::kRateLimited, 429, 60000), kT0 + 2);
+  t = e.Build(kT0 + 3);
+  EXPECT_FALSE(t.tiers[0].cooldown_transient);
+  e.ApplyOutcome(Failure("sonnet", OutcomeKind::kServerError, 500), kT0 + 90000);
+  t = e.Build(kT0 + 90001);
+  EXPECT_TRUE(t.tiers[1].cooldown_transient);
+}
+
 TEST(RouteEngineTest, OldFailuresAreForgotten) {
   // A failure long after the previous cooldown ended starts the backoff over.
   RouteEngine e(ThreeTiers());

@@ -21,6 +21,8 @@ StateFileContent Sample() {
   s.engine.cooldowns.push_back(
       CooldownRecord{"upstream", "claude-opus", 1772323230000, 2, "429 rate_limited: cooling 1m (2nd in a row)"});
   s.engine.cooldowns.push_back(CooldownRecord{"deepseek", "", 1772326800000, 1, "401 bad_credential: \xff bytes"});
+  s.engine.cooldowns.push_back(
+      CooldownRecord{"upstream", "claude-sonnet", 1772323230000, 1, "connect_failed: cooling 30s", true});
   return s;
 }
 

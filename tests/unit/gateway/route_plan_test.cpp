@@ -153,6 +153,57 @@ TEST(PlanRouteTest, CoolingTiersAreSkippedUntilTheirCooldownEnds) {
   EXPECT_EQ(p.earliest_back_unix_ms, 0);
 }
 
+// Every tier cooling down: those cooled by a transient failure (the upstream was unreachable) are
+// tried anyway, in chain order; those cooled by a rate limit are still skipped with their cooldown.
+TEST(PlanRouteTest, WhenEveryTierCoolsDownTransientOnesAreTriedAnyway) {
+  auto def = Default();
+  auto t = Table();
+  for (int i : {0, 1, 2}) {
+    t.mutable_tiers(i)->set_available(false);
+    t.mutable_tiers(i)->set_cooldown_until_unix_ms(40'000 + i);
+  }
+  t.mutable_tiers(0)->set_cooldown_reason("connect_failed: cooling 30s");
+  t.mutable_tiers(0)->set_cooldown_transient(true);
+  t.mutable_tiers(1)->set_cooldown_reason("429 rate_limited: cooling 30s");
+  t.mutable_tiers(2)->set_cooldown_reason("200 server_error: cooling 30s");
+  t.mutable_tiers(2)->set_cooldown_transient(true);
+  (*t.mutable_plans())["claude-opus"].clear_tiers();
+  (*t.mutable_plans())["claude-opus"].set_reason("no tier available, every tier is cooling down");
+  std::vector<std::string> w;
+  auto r = CompileRoutes(t, def, &w);
+  auto p = PlanRoute(r.get(), def, "claude-opus", nullptr, 5'000);
+  EXPECT_EQ(Names(p), (std::vector<std::string>{"opus", "gpt"}));
+  EXPECT_EQ(p.reason, "");  // it starts at the model asked for: nothing to tell
+  ASSERT_EQ(p.skipped.size(), 1u);
+  EXPECT_NE(p.skipped[0].find("sonnet: cooling down (429"), std::string::npos) << p.skipped[0];
+  EXPECT_EQ(p.earliest_back_unix_ms, 40'001);
+  // Asked for sonnet (rate-limited): the others are tried, and the answer will say why.
+  (*t.mutable_plans())["claude-sonnet"].clear_tiers();
+  r = CompileRoutes(t, def, &w);
+  p = PlanRoute(r.get(), def, "claude-sonnet", nullptr, 5'000);
+  EXPECT_EQ(Names(p), (std::vector<std::string>{"opus", "gpt"}));
+  EXPECT_NE(p.reason.find("every tier is cooling down"), std::string::npos) << p.reason;
+
+  // With no transient cooldown there is nothing to try: the request is refused at once.
+  t.mutable_tiers(0)->set_cooldown_transient(false);
+  t.mutable_tiers(2)->set_cooldown_transient(false);
+  r = CompileRoutes(t, def, &w);
+  p = PlanRoute(r.get(), def, "claude-opus", nullptr, 5'000);
+  EXPECT_TRUE(p.targets.empty());
+  EXPECT_EQ(p.skipped.size(), 3u);
+  EXPECT_EQ(p.earliest_back_unix_ms, 40'000);
+
+  // A tier still available elsewhere in the plan: the transient ones keep cooling.
+  t.mutable_tiers(0)->set_cooldown_transient(true);
+  t.mutable_tiers(1)->set_available(true);
+  t.mutable_tiers(1)->set_cooldown_until_unix_ms(0);
+  (*t.mutable_plans())["claude-opus"].add_tiers(1);
+  r = CompileRoutes(t, def, &w);
+  p = PlanRoute(r.get(), def, "claude-opus", nullptr, 5'000);
+  EXPECT_EQ(Names(p), (std::vector<std::string>{"sonnet"}));
+  EXPECT_EQ(p.skipped.size(), 2u);
+}
+
 TEST(PlanRouteTest, FallbacksThatCannotTakeTheRequestAreLeftOut) {
   auto def = Default();
   std::vector<std::string> w;
