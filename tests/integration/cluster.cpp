@@ -26,11 +26,12 @@ Cluster::~Cluster() {
   if (upstream_) upstream_->Stop(15, std::chrono::seconds(10));
 }
 
-void Cluster::StartUpstream() {
+void Cluster::StartUpstream(bool same_port) {
   std::string pf = dir_.File("upstream.port");
   std::remove(pf.c_str());
+  std::string listen = "127.0.0.1:" + std::to_string(same_port ? upstream_port_ : 0);
   upstream_ = std::make_unique<Process>(LUNA_FAKE_UPSTREAM_BIN,
-                                        std::vector<std::string>{"--listen", "127.0.0.1:0", "--port-file", pf},
+                                        std::vector<std::string>{"--listen", listen, "--port-file", pf},
                                         std::map<std::string, std::string>{}, dir_.File("upstream.log"));
   upstream_port_ = WaitForPortFile(pf);
   if (upstream_port_ == 0) throw std::runtime_error("fake upstream did not start: " + upstream_->Log());
@@ -96,10 +97,12 @@ std::map<std::string, std::string> Cluster::GatewayEnv() {
   return env;
 }
 
-void Cluster::StartGateway() {
+void Cluster::StartGateway(bool same_port) {
   std::string pf = dir_.File("gateway.port");
   std::remove(pf.c_str());
-  gateway_ = std::make_unique<Process>(LUNA_GATEWAY_BIN, std::vector<std::string>{"--port-file", pf}, GatewayEnv(),
+  auto env = GatewayEnv();
+  if (same_port) env["GATEWAY_LISTEN"] = "127.0.0.1:" + std::to_string(gateway_port_);
+  gateway_ = std::make_unique<Process>(LUNA_GATEWAY_BIN, std::vector<std::string>{"--port-file", pf}, env,
                                        dir_.File("gateway.log"));
   gateway_port_ = WaitForPortFile(pf);
   if (gateway_port_ == 0) throw std::runtime_error("gateway did not start: " + gateway_->Log());

@@ -25,11 +25,12 @@ class Cluster {
   explicit Cluster(Options opts);
   ~Cluster();
 
-  void StartUpstream();
+  // `same_port`: listen on the port of the previous start (a restart after a kill, as in production).
+  void StartUpstream(bool same_port = false);
   void StartAuth();
   // usagesvc with its data in the temporary directory (same port again after a restart).
   void StartUsage(const std::map<std::string, std::string>& extra_env = {});
-  void StartGateway();
+  void StartGateway(bool same_port = false);
   void StopGateway(int sig = 15);
   // Changes a gateway variable for the next StartGateway / StartExtraGateway.
   void SetGatewayEnv(const std::string& name, const std::string& value) { opts_.gateway_env[name] = value; }
@@ -47,6 +48,7 @@ class Cluster {
   const TempDir& dir() const { return dir_; }
   Process* gateway() { return gateway_.get(); }
   Process* auth() { return auth_.get(); }
+  Process* upstream() { return upstream_.get(); }
   Process* usage() { return usage_.get(); }
   int usage_port() const { return usage_port_; }
   // The services' metrics ports (0: off, or not started).
