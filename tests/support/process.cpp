@@ -24,7 +24,38 @@ TempDir::TempDir() {
   path_ = buf.data();
 }
 
+namespace {
+
+// Where the logs of the test run are kept for log_secrets_scan: LUNA_TEST_LOG_ARCHIVE, else the
+// build's test-logs directory; "off" keeps none.
+std::string LogArchive() {
+  const char* env = std::getenv("LUNA_TEST_LOG_ARCHIVE");
+  if (env != nullptr) return std::string(env) == "off" ? "" : env;
+#ifdef LUNA_TEST_LOG_ARCHIVE_DIR
+  return LUNA_TEST_LOG_ARCHIVE_DIR;
+#else
+  return "";
+#endif
+}
+
+// Copies the *.log files directly in `dir` to <archive>/<dir's name>/ before the directory goes.
+void ArchiveLogs(const std::string& dir) {
+  std::string archive = LogArchive();
+  if (archive.empty()) return;
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::path to = fs::path(archive) / fs::path(dir).filename();
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    if (!entry.is_regular_file(ec) || entry.path().extension() != ".log") continue;
+    fs::create_directories(to, ec);
+    fs::copy_file(entry.path(), to / entry.path().filename(), fs::copy_options::overwrite_existing, ec);
+  }
+}
+
+}  // namespace
+
 TempDir::~TempDir() {
+  ArchiveLogs(path_);
   std::error_code ec;
   std::filesystem::remove_all(path_, ec);
 }
