@@ -9,6 +9,9 @@
 #              executes per request for each payload (all its threads; independent of machine noise)
 # --serve SECONDS  start everything as for a run, print the ports, the keys and the request bodies'
 #              paths, keep serving for SECONDS (then stop everything): for profiling by hand
+# --soak SECONDS  instead of the phases: a steady mixed load through the gateway for SECONDS (200 B,
+#              60 KB and streams, open loop at BENCH_SOAK_RATE req/s, default 300), every process's RSS
+#              sampled every 10 s; reports growth after the first minute and checks the usage ledger
 # --out FILE   where the JSON goes (default bench/results/latest.json; bench/results/ is git-ignored)
 # --no-build   use build-bench/ as it is
 #
@@ -24,6 +27,7 @@ quick=0
 build=1
 instructions=0
 serve_s=0
+soak_s=0
 out="$root/bench/results/latest.json"
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -33,6 +37,10 @@ while [[ $# -gt 0 ]]; do
     --serve)
       [[ $# -ge 2 && $2 =~ ^[0-9]+$ ]] || { echo "bench/run.sh: --serve needs a number of seconds" >&2; exit 2; }
       serve_s="$2"
+      shift ;;
+    --soak)
+      [[ $# -ge 2 && $2 =~ ^[0-9]+$ && $2 -ge 120 ]] || { echo "bench/run.sh: --soak needs seconds (at least 120)" >&2; exit 2; }
+      soak_s="$2"
       shift ;;
     --out)
       [[ $# -ge 2 ]] || { echo "bench/run.sh: --out needs a file" >&2; exit 2; }
@@ -336,6 +344,67 @@ results="$work/results.jsonl"
 : >"$results"
 hdr_straight="anthropic-version: 2023-06-01|x-api-key: sk-straight"
 hdr_gateway="anthropic-version: 2023-06-01|x-api-key: $client_key"
+
+# --- 3b. soak (--soak) ------------------------------------------------------------------------------------
+# Three open-loop generators at once through the gateway (half the rate 200 B, a third 60 KB, the rest
+# streams of 105 events paced 1 ms apart) for soak_s seconds; every process's RSS every 10 s. "No growth"
+# is judged from the end of the first minute (pools, arenas and tables warmed up) to the end.
+if [[ $soak_s -gt 0 ]]; then
+  soak_rate="${BENCH_SOAK_RATE:-300}"
+  set_behaviour "$sse_interval_ms"
+  u0=$(usage_snapshot)
+  cpu_begin
+  lg_pids=()
+  for spec in "200B $((soak_rate / 2))" "60KB $((soak_rate / 3))" "sse $((soak_rate - soak_rate / 2 - soak_rate / 3))"; do
+    read -r p r <<<"$spec"
+    args=(--header "anthropic-version: 2023-06-01" --header "x-api-key: $client_key")
+    [[ $p == sse ]] && args+=(--sse --expect-events $((sse_events + 5)))
+    "$loadgen" --port "$gw_port" --path /v1/messages --body "$work/gateway-$p.json" --rate "$r" --duration "$soak_s" \
+      --warmup 0 --connections 16 --max-connections 512 "${args[@]}" >"$work/soak-$p.json" &
+    lg_pids+=($!)
+  done
+  samples="$work/soak-rss.jsonl"
+  : >"$samples"
+  t0=$(date +%s)
+  while :; do
+    now=$(( $(date +%s) - t0 ))
+    line="{\"t\": $now"
+    for n in "${procs[@]}"; do
+      line+=", \"$n\": $(awk '/^VmRSS:/ {print $2}' "/proc/${pid[$n]}/status" 2>/dev/null || echo 0)"
+    done
+    echo "$line}" >>"$samples"
+    running=0
+    for lp in "${lg_pids[@]}"; do kill -0 "$lp" 2>/dev/null && running=1; done
+    [[ $running -eq 1 ]] || break
+    (( now % 60 < 10 )) && log "soak: ${now}s, gateway RSS $(awk '/^VmRSS:/ {print $2}' "/proc/${pid[gateway]}/status") kB"
+    sleep 10
+  done
+  for lp in "${lg_pids[@]}"; do wait "$lp" || true; done
+  sent=$(jq -s 'map(.sent) | add' "$work"/soak-*.json)
+  cpu=$(cpu_end "$sent")
+  usage=$(usage_delta "$u0" "$(usage_snapshot)")
+  mkdir -p "$(dirname "$out")"
+  jq -n --slurpfile rss "$samples" --argjson cpu "$cpu" --argjson usage "$usage" --argjson secs "$soak_s" \
+    --argjson rate "$soak_rate" --arg commit "$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)" \
+    --slurpfile g200 "$work/soak-200B.json" --slurpfile g60 "$work/soak-60KB.json" --slurpfile gsse "$work/soak-sse.json" '
+    ($rss | map(select(.t >= 60)) | first) as $warm | ($rss | last) as $fin
+    | {kind: "soak", commit: $commit, seconds: $secs, rate: $rate,
+       requests: {"200B": $g200[0].sent, "60KB": $g60[0].sent, "sse": $gsse[0].sent},
+       errors: ([$g200[0], $g60[0], $gsse[0]] | map(.errors + .io_errors + .unfinished) | add),
+       latency_p99_us: {"200B": $g200[0].latency_us.p99, "60KB": $g60[0].latency_us.p99, "sse": $gsse[0].latency_us.p99},
+       rss_kb_after_first_minute: ($warm | del(.t)), rss_kb_at_end: ($fin | del(.t)),
+       rss_kb_peak: ($rss | map(del(.t)) | reduce .[] as $s ({}; reduce ($s | keys[]) as $k (.; .[$k] = ([.[$k] // 0, $s[$k]] | max)))),
+       growth_kb_after_first_minute: ($fin | del(.t) | with_entries(.value -= $warm[.key])),
+       cpu_us_per_request: $cpu, usage: $usage, rss_samples: $rss}' >"$out"
+  jq -r '"soak: \(.seconds) s at \(.rate) req/s: \(.requests | to_entries | map("\(.key) \(.value)") | join(", ")) requests, \(.errors) errors",
+    "  p99 latency (µs): \(.latency_p99_us | to_entries | map("\(.key) \(.value)") | join(", "))",
+    "  RSS kB after the first minute → at the end (peak):",
+    (.rss_kb_after_first_minute | keys[] as $k | "    \($k): \(.[$k]) → \($fin[$k]) (\($peak[$k]))"),
+    "  usage ledger equals the upstream'"'"'s counts: \(.usage.equal)"' \
+    --argjson fin "$(jq '.rss_kb_at_end' "$out")" --argjson peak "$(jq '.rss_kb_peak' "$out")" "$out" || true
+  log "soak figures written to $out"
+  exit 0
+fi
 
 run_wrk() {  # payload target port
   local p="$1" t="$2" port="$3" hdrs line reqs cpu
