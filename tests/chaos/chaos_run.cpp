@@ -170,6 +170,7 @@ class ChaosRun {
   std::vector<upb::UsageEvent> Events(const std::string& key_id, bool* capped);
   bool Explained(const Outcome& o) const;
   void Violation(const std::string& what);
+  int64_t Ms(Clock::time_point t) const;  // since the run began
 
   Options opts_;
   int fb_port_;
@@ -181,7 +182,12 @@ class ChaosRun {
   std::vector<Outage> outages_;
   std::vector<std::string> violations_;
   int64_t request_seq_ = 0;
+  Clock::time_point t0_ = Clock::now();
 };
+
+int64_t ChaosRun::Ms(Clock::time_point t) const {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t - t0_).count();
+}
 
 void ChaosRun::Violation(const std::string& what) {
   std::lock_guard lock(mu_);
@@ -303,15 +309,26 @@ void ChaosRun::Killer() {
   stop_ = true;
 }
 
-// An error is explained when the gateway or the upstream was down (or coming back) while the request
-// ran. Outages of authsvc, usagesvc and fallbacksvc explain nothing: their policies keep clients served.
+// An error is explained by an outage of the process that causes that kind of error, while the request
+// ran: no answer or an answer cut short by the gateway's or the upstream's death (the gateway cuts a
+// stream whose upstream died); "No upstream could answer" by the upstream's; "Authentication service
+// unavailable" by the gateway's restart (a gateway starting listens before its key table has arrived,
+// and validates an unknown key with one call, which can fail while authsvc's channel is still being
+// set up). Nothing is explained by authsvc, usagesvc or fallbacksvc outages: their policies keep
+// clients served.
 bool ChaosRun::Explained(const Outcome& o) const {
-  if (o.status >= 400 && o.status < 500 && !(o.disabled_key && o.status == 403)) return false;
+  const bool gateway_or_upstream = o.status == 0 || o.status == 200;
+  const bool no_upstream = (o.status == 502 || o.status == 503 || o.status == 504) &&
+                           o.error.find("No upstream could answer") != std::string::npos;
+  const bool gateway_starting =
+      o.status == 503 && o.error.find("Authentication service unavailable") != std::string::npos;
   for (const Outage& out : outages_) {
-    if (out.process != "gateway" && out.process != "upstream") continue;
+    const bool explains = out.process == "upstream" ? gateway_or_upstream || no_upstream
+                          : out.process == "gateway" ? gateway_or_upstream || gateway_starting
+                                                     : false;
     // The gateway's pooled connections to a restarted upstream may fail once more just after it is
     // back; allow a second.
-    if (o.start <= out.ready + 1s && o.end >= out.killed) return true;
+    if (explains && o.start <= out.ready + 1s && o.end >= out.killed) return true;
   }
   return false;
 }
@@ -482,8 +499,14 @@ int ChaosRun::Run() {
       ++explained;
     } else {
       ++unexplained;
+      std::string when = " at +" + std::to_string(Ms(o.start)) + "..+" + std::to_string(Ms(o.end)) + " ms; outages:";
+      for (const Outage& out : outages_) {
+        if (Ms(out.ready) + 3000 >= Ms(o.start) && Ms(out.killed) <= Ms(o.end) + 3000) {
+          when += " " + out.process + " +" + std::to_string(Ms(out.killed)) + "..+" + std::to_string(Ms(out.ready));
+        }
+      }
       Violation(o.request_id + " (" + (o.openai ? "openai" : "anthropic") + (o.stream ? ", stream" : "") +
-                ") failed outside any gateway or upstream outage: " + o.error);
+                ") failed and no outage explains it: " + o.error + when);
     }
   }
 
