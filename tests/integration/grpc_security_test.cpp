@@ -153,11 +153,10 @@ class GrpcSecurityTest : public ::testing::Test {
             {"FALLBACKSVC_ADDR", Address(fallback_port)}};
   }
 
-  static std::string FallbackConfig(const Cluster& c) {
+  static std::string FallbackConfig() {
     json cfg = {{"enabled", true},
                 {"health_poll_interval_seconds", 1},
                 {"tiers", {{{"name", "main"}, {"model", "claude-sec"}, {"type", "antigravity"}}}}};
-    (void)c;
     return cfg.dump();
   }
 
@@ -167,7 +166,7 @@ class GrpcSecurityTest : public ::testing::Test {
     c.StartUpstream();
     c.StartAuth();
     c.StartUsage();
-    auto fallback = StartFallbackService(c, FallbackConfig(c), fallback_port);
+    auto fallback = StartFallbackService(c, FallbackConfig(), fallback_port);
     c.StartGateway();
     return fallback;
   }
@@ -356,6 +355,7 @@ TEST_F(GrpcSecurityTest, ServerAuthOnlyTlsServesClientsWithoutCertificates) {
                              .service_env = env});
   auto fallback = StartAll(c, &fallback_port);
   ExpectClusterServes(c);
+  if (HasFatalFailure()) return;
   EXPECT_NE(ReadAll(c.dir().File("gateway.log")).find("certificate none"), std::string::npos);
   EXPECT_TRUE(HealthCheck(Channel(c.auth_port(), Tls(certs_->ca)), kToken).ok());
   EXPECT_EQ(HealthCheck(Channel(c.auth_port(), Tls(certs_->ca))).error_code(), grpc::StatusCode::UNAUTHENTICATED);
