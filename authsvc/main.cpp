@@ -4,6 +4,7 @@
 //   AUTHSVC_LISTEN   host:port to serve gRPC on (default 0.0.0.0:8181; port 0 picks a free one)
 //   ADMIN_KEY        the admin key (optional; takes precedence over the one in the keys file)
 //   AUTHSVC_METRICS_LISTEN  host:port of GET /metrics and GET /health (default 0.0.0.0:8191; off = none)
+//   GRPC_TLS_*, INTERNAL_TOKEN[_FILE]  TLS and the internal token on the gRPC port (common/grpc_security.h)
 //
 //   --port-file PATH       after binding, write the bound port there (decimal text, atomically)
 //   --metrics-port-file PATH  after binding the metrics port, write it there (not written when off)
@@ -21,6 +22,7 @@
 #include "authsvc/key_manager.h"
 #include "common/atomic_file.h"
 #include "common/env_config.h"
+#include "common/grpc_security.h"
 #include "common/grpc_server.h"
 #include "common/health_probe.h"
 #include "common/logging.h"
@@ -37,7 +39,9 @@ void PrintUsage() {
   std::fprintf(stderr,
                "usage: authsvc [--port-file PATH] [--metrics-port-file PATH] | --probe [HOST:PORT]\n"
                "environment: KEYS_FILE (./keys.json), AUTHSVC_LISTEN (0.0.0.0:8181), ADMIN_KEY (optional),\n"
-               "  AUTHSVC_METRICS_LISTEN (0.0.0.0:8191; off)\n");
+               "  AUTHSVC_METRICS_LISTEN (0.0.0.0:8191; off),\n"
+               "  GRPC_TLS_CA, GRPC_TLS_CERT, GRPC_TLS_KEY, GRPC_TLS_CLIENT_AUTH (require),\n"
+               "  GRPC_TLS_SERVER_NAME, INTERNAL_TOKEN[_FILE]\n");
 }
 
 }  // namespace
@@ -51,9 +55,7 @@ int main(int argc, char** argv) {
     return flags.help ? 0 : 2;
   }
   if (flags.probe_target) {
-    return luna::ProbeGrpcHealth(*flags.probe_target, luna::authsvc::AuthGrpcService::kHealthName, kProbeTimeoutMs)
-               ? 0
-               : 1;
+    return luna::RunGrpcProbe(*flags.probe_target, luna::authsvc::AuthGrpcService::kHealthName, kProbeTimeoutMs);
   }
 
   luna::SetupLogging("authsvc");
@@ -70,6 +72,12 @@ int main(int argc, char** argv) {
     spdlog::error("{}", std::string(metrics_listen.status().message()));
     return 2;
   }
+  auto security = luna::GrpcSecurity::FromEnv(true);
+  if (!security.ok()) {
+    spdlog::error("{}", std::string(security.status().message()));
+    return 2;
+  }
+  spdlog::info("{}", (*security)->Describe());
 
   // Declared in this order so that they are destroyed in reverse: metrics endpoint, gRPC server, call
   // counters, service, manager.
@@ -77,7 +85,7 @@ int main(int argc, char** argv) {
   luna::authsvc::AuthGrpcService service;
   luna::ServiceMetrics metrics("luna_authsvc", {luna::authsvc::kAuthServiceName});
   auto server = luna::GrpcServer::Start(listen, {&service}, luna::authsvc::AuthGrpcService::kHealthName,
-                                        &metrics.calls());
+                                        &metrics.calls(), **security);
   if (!server.ok()) {
     spdlog::error("{}", std::string(server.status().message()));
     return 1;

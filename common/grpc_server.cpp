@@ -10,13 +10,14 @@ namespace luna {
 absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const std::string& listen,
                                                               const std::vector<grpc::Service*>& services,
                                                               const std::string& health_name,
-                                                              GrpcCallMetrics* call_metrics) {
+                                                              GrpcCallMetrics* call_metrics,
+                                                              const GrpcSecurity& security) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   std::unique_ptr<GrpcServer> s(new GrpcServer());
   s->health_name_ = health_name;
-  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &s->port_);
+  builder.AddListeningPort(listen, security.ServerCredentials(), &s->port_);
   // Watch streams stay open for hours: keep them alive through idle NATs and notice dead peers.
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 20000);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);

@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/grpc_call_metrics.h"
+#include "common/grpc_security.h"
 
 namespace luna {
 
@@ -19,11 +20,13 @@ class GrpcServer {
   // Binds `listen` ("host:port"; port 0 picks a free one) and starts serving `services`, which must
   // outlive the server. `health_name` is the service name reported by the health protocol (the
   // overall "" status follows it). `call_metrics` (optional, must outlive the server) counts every
-  // finished call.
+  // finished call. `security` sets the port's credentials (TLS, client certificates, the internal
+  // token check); the default, plaintext without a token, is for in-process tests.
   static absl::StatusOr<std::unique_ptr<GrpcServer>> Start(const std::string& listen,
                                                            const std::vector<grpc::Service*>& services,
                                                            const std::string& health_name,
-                                                           GrpcCallMetrics* call_metrics = nullptr);
+                                                           GrpcCallMetrics* call_metrics = nullptr,
+                                                           const GrpcSecurity& security = GrpcSecurity::Plaintext());
   ~GrpcServer();
 
   int port() const { return port_; }

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 
 #include <grpcpp/grpcpp.h>
@@ -15,8 +16,9 @@
 
 namespace luna {
 
-bool ProbeGrpcHealth(const std::string& target, const std::string& service, int timeout_ms) {
-  auto channel = grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
+bool ProbeGrpcHealth(const std::string& target, const std::string& service, int timeout_ms,
+                     const GrpcSecurity& security) {
+  auto channel = security.CreateChannel(target);
   auto stub = grpc::health::v1::Health::NewStub(channel);
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms));
@@ -25,6 +27,15 @@ bool ProbeGrpcHealth(const std::string& target, const std::string& service, int 
   grpc::health::v1::HealthCheckResponse resp;
   auto st = stub->Check(&ctx, req, &resp);
   return st.ok() && resp.status() == grpc::health::v1::HealthCheckResponse::SERVING;
+}
+
+int RunGrpcProbe(const std::string& target, const std::string& service, int timeout_ms) {
+  auto security = GrpcSecurity::FromEnv(false);
+  if (!security.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(security.status().message()).c_str());
+    return 1;
+  }
+  return ProbeGrpcHealth(target, service, timeout_ms, **security) ? 0 : 1;
 }
 
 bool ProbeHttp(const std::string& host, int port, const std::string& path, int timeout_ms) {

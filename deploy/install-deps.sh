@@ -11,6 +11,8 @@ PACKAGES=(
 )
 # tests/fuzz: libFuzzer comes with clang (deploy/fuzz.sh, the fuzz_short test).
 PACKAGES+=(clang-14 libclang-rt-14-dev)
+# tests/integration/grpc_security_test makes its CA and certificates with the openssl command.
+PACKAGES+=(openssl)
 # tests/deploy: Debian's docker-compose (1.29, Python; 16 small packages without recommends, no
 # Docker engine) resolves docker-compose.yml; python3-yaml reads it.
 PACKAGES+=(python3-yaml docker-compose)

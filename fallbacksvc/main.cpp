@@ -10,6 +10,8 @@
 //   AUTHSVC_ADDR                authsvc, for the admin check of GetStatus/ReloadConfig (127.0.0.1:8181)
 //   FALLBACK_HEALTH_TIMEOUT_MS  timeout of one quota poll (default 5000)
 //   FALLBACKSVC_METRICS_LISTEN  host:port of GET /metrics and GET /health (default 0.0.0.0:8193; off)
+//   GRPC_TLS_*, INTERNAL_TOKEN[_FILE]  TLS and the internal token on the gRPC port and the link to authsvc
+//                               (common/grpc_security.h)
 //
 //   SIGHUP                 reload FALLBACK_CONFIG (a config that does not validate is refused, logged)
 //   SIGTERM, SIGINT        stop: end the watch streams, write the state file, exit 0
@@ -24,6 +26,7 @@
 
 #include "common/atomic_file.h"
 #include "common/grpc_admin_check.h"
+#include "common/grpc_security.h"
 #include "common/grpc_server.h"
 #include "common/health_probe.h"
 #include "common/logging.h"
@@ -55,7 +58,9 @@ void PrintUsage() {
                "environment: FALLBACK_CONFIG (./fallback.json), FALLBACK_STATE_FILE (./fallback-state.json),\n"
                "  FALLBACKSVC_LISTEN (0.0.0.0:8183), UPSTREAM_URL (http://127.0.0.1:8080), UPSTREAM_API_KEY,\n"
                "  AUTHSVC_ADDR (127.0.0.1:8181), FALLBACK_HEALTH_TIMEOUT_MS (5000),\n"
-               "  FALLBACKSVC_METRICS_LISTEN (0.0.0.0:8193; off)\n"
+               "  FALLBACKSVC_METRICS_LISTEN (0.0.0.0:8193; off),\n"
+               "  GRPC_TLS_CA, GRPC_TLS_CERT, GRPC_TLS_KEY, GRPC_TLS_CLIENT_AUTH (require), GRPC_TLS_SERVER_NAME,\n"
+               "  INTERNAL_TOKEN[_FILE]\n"
                "SIGHUP reloads FALLBACK_CONFIG.\n");
 }
 
@@ -70,10 +75,8 @@ int main(int argc, char** argv) {
     return flags.help ? 0 : 2;
   }
   if (flags.probe_target) {
-    return luna::ProbeGrpcHealth(*flags.probe_target, luna::fallbacksvc::FallbackGrpcService::kHealthName,
-                                 kProbeTimeoutMs)
-               ? 0
-               : 1;
+    return luna::RunGrpcProbe(*flags.probe_target, luna::fallbacksvc::FallbackGrpcService::kHealthName,
+                              kProbeTimeoutMs);
   }
 
   luna::SetupLogging("fallbacksvc");
@@ -82,6 +85,12 @@ int main(int argc, char** argv) {
     spdlog::error("{}", std::string(env.status().message()));
     return 2;
   }
+  auto security = luna::GrpcSecurity::FromEnv(true);
+  if (!security.ok()) {
+    spdlog::error("{}", std::string(security.status().message()));
+    return 2;
+  }
+  spdlog::info("{}", (*security)->Describe());
 
   luna::fallbacksvc::ConfigContext context{env->config_path, env->upstream_url, luna::fallbacksvc::ProcessEnv};
   // Outlives the keeper and the poller, which count into it.
@@ -107,7 +116,7 @@ int main(int argc, char** argv) {
 
   // Declared in this order so that they are destroyed in reverse: metrics endpoint, server, call
   // counters, service, poller, admin checker, keeper (which writes the state file last), counters.
-  luna::GrpcAdminChecker admin(grpc::CreateChannel(env->authsvc_addr, grpc::InsecureChannelCredentials()));
+  luna::GrpcAdminChecker admin((*security)->CreateChannel(env->authsvc_addr));
   luna::fallbacksvc::QuotaPoller::Options poll_options;
   poll_options.timeout = std::chrono::milliseconds(env->health_timeout_ms);
   poll_options.upstream_api_key = env->upstream_api_key;
@@ -117,7 +126,7 @@ int main(int argc, char** argv) {
   luna::fallbacksvc::FallbackGrpcService service(keeper->get(), &admin, env->config_path);
   luna::ServiceMetrics metrics("luna_fallbacksvc", {luna::fallbacksvc::kFallbackServiceName});
   auto server = luna::GrpcServer::Start(env->listen, {&service}, luna::fallbacksvc::FallbackGrpcService::kHealthName,
-                                        &metrics.calls());
+                                        &metrics.calls(), **security);
   if (!server.ok()) {
     spdlog::error("{}", std::string(server.status().message()));
     return 1;

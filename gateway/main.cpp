@@ -8,6 +8,7 @@
 #include "common/atomic_file.h"
 #include "common/crypto.h"
 #include "common/env_config.h"
+#include "common/grpc_security.h"
 #include "common/health_probe.h"
 #include "common/logging.h"
 #include "common/service_flags.h"
@@ -69,14 +70,21 @@ int main(int argc, char** argv) {
     return 2;
   }
   const auto& cfg = **config;
+  // The gateway serves no gRPC: its certificate, if any, is the client certificate for mutual TLS.
+  auto security = luna::GrpcSecurity::FromEnv(false);
+  if (!security.ok()) {
+    spdlog::critical("bad configuration: {}", std::string(security.status().message()));
+    return 2;
+  }
+  spdlog::info("{}", (*security)->Describe());
   auto url = luna::gateway::ParseUrl(cfg.upstream_url);
 
   luna::gateway::KeyTable keys;
-  auto auth = std::make_unique<luna::gateway::GrpcAuthClient>(cfg.authsvc_addr, &keys);
+  auto auth = std::make_unique<luna::gateway::GrpcAuthClient>(cfg.authsvc_addr, **security, &keys);
   auto upstream = std::make_unique<luna::gateway::UpstreamClient>(*config);
   std::unique_ptr<luna::gateway::UsageShipper> usage;
   if (cfg.usagesvc_addr != "off") {
-    usage = std::make_unique<luna::gateway::UsageShipper>(cfg.usagesvc_addr, cfg.usage_spool_file,
+    usage = std::make_unique<luna::gateway::UsageShipper>(cfg.usagesvc_addr, **security, cfg.usage_spool_file,
                                                           cfg.usage_batch_size, cfg.usage_spool_pattern);
     auto st = usage->Start();
     if (!st.ok()) {
@@ -88,7 +96,8 @@ int main(int argc, char** argv) {
   luna::gateway::SpendBook spend;
   std::unique_ptr<luna::gateway::GrpcSpendWatch> spend_watch;
   if (usage && !cfg.usagesvc_addr.empty()) {
-    spend_watch = std::make_unique<luna::gateway::GrpcSpendWatch>(cfg.usagesvc_addr, usage->id_prefix(), &spend);
+    spend_watch =
+        std::make_unique<luna::gateway::GrpcSpendWatch>(cfg.usagesvc_addr, **security, usage->id_prefix(), &spend);
   }
   std::unique_ptr<luna::gateway::GrpcFallbackClient> fallback;
   if (cfg.fallbacksvc_addr != "off") {
@@ -98,7 +107,8 @@ int main(int argc, char** argv) {
     default_target.api_key = cfg.upstream_api_key;
     default_target.auth_style = cfg.upstream_auth_style;
     std::string gateway_id = usage ? usage->id_prefix() : "gw-" + luna::RandomHex(4);
-    fallback = std::make_unique<luna::gateway::GrpcFallbackClient>(cfg.fallbacksvc_addr, default_target, gateway_id);
+    fallback = std::make_unique<luna::gateway::GrpcFallbackClient>(cfg.fallbacksvc_addr, **security, default_target,
+                                                                   gateway_id);
   }
   luna::gateway::ServerStats stats;
   luna::gateway::RouterDeps deps{*config, *url, &keys, auth.get(), upstream.get(), &stats, usage.get(),

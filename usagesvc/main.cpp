@@ -11,6 +11,8 @@
 //   USAGE_SNAPSHOT_INTERVAL_SECONDS ... or this long after the last one (default 3600; 0 = off)
 //   USAGE_TEST_FAIL_WRITES_IF_EXISTS  tests only: journal writes fail while this file exists
 //   USAGESVC_METRICS_LISTEN         host:port of GET /metrics and GET /health (default 0.0.0.0:8192; off)
+//   GRPC_TLS_*, INTERNAL_TOKEN[_FILE]  TLS and the internal token on the gRPC port and the link to authsvc
+//                                   (common/grpc_security.h)
 //
 //   --port-file PATH       after binding, write the bound port there (decimal text, atomically)
 //   --metrics-port-file PATH  after binding the metrics port, write it there (not written when off)
@@ -23,6 +25,7 @@
 #include <string>
 
 #include "common/atomic_file.h"
+#include "common/grpc_security.h"
 #include "common/grpc_server.h"
 #include "common/health_probe.h"
 #include "common/logging.h"
@@ -47,7 +50,9 @@ void PrintUsage() {
                "environment: USAGE_DATA_DIR (./usage-data), USAGESVC_LISTEN (0.0.0.0:8182), AUTHSVC_ADDR "
                "(127.0.0.1:8181),\n  USAGE_TIMEZONE (UTC), USAGE_LEGACY_TIMEZONE (+08:00), "
                "USAGE_DETAIL_RETENTION_DAYS (30),\n  USAGE_SNAPSHOT_EVERY_EVENTS (100000), "
-               "USAGE_SNAPSHOT_INTERVAL_SECONDS (3600),\n  USAGESVC_METRICS_LISTEN (0.0.0.0:8192; off)\n");
+               "USAGE_SNAPSHOT_INTERVAL_SECONDS (3600),\n  USAGESVC_METRICS_LISTEN (0.0.0.0:8192; off),\n"
+               "  GRPC_TLS_CA, GRPC_TLS_CERT, GRPC_TLS_KEY, GRPC_TLS_CLIENT_AUTH (require), GRPC_TLS_SERVER_NAME,\n"
+               "  INTERNAL_TOKEN[_FILE]\n");
 }
 
 }  // namespace
@@ -61,9 +66,7 @@ int main(int argc, char** argv) {
     return flags.help ? 0 : 2;
   }
   if (flags.probe_target) {
-    return luna::ProbeGrpcHealth(*flags.probe_target, luna::usagesvc::UsageGrpcService::kHealthName, kProbeTimeoutMs)
-               ? 0
-               : 1;
+    return luna::RunGrpcProbe(*flags.probe_target, luna::usagesvc::UsageGrpcService::kHealthName, kProbeTimeoutMs);
   }
 
   luna::SetupLogging("usagesvc");
@@ -72,16 +75,22 @@ int main(int argc, char** argv) {
     spdlog::error("{}", std::string(config.status().message()));
     return 2;
   }
+  auto security = luna::GrpcSecurity::FromEnv(true);
+  if (!security.ok()) {
+    spdlog::error("{}", std::string(security.status().message()));
+    return 2;
+  }
+  spdlog::info("{}", (*security)->Describe());
 
   // Declared in this order so that they are destroyed in reverse: importer, metrics endpoint, gRPC
   // server, call counters, service, store, auth client.
-  luna::usagesvc::GrpcAuthClient auth(grpc::CreateChannel(config->authsvc_addr, grpc::InsecureChannelCredentials()));
+  luna::usagesvc::GrpcAuthClient auth((*security)->CreateChannel(config->authsvc_addr));
   std::unique_ptr<luna::usagesvc::UsageStore> store;
   std::unique_ptr<luna::usagesvc::SpendWatchHub> spend_watch;
   luna::usagesvc::UsageGrpcService service(&auth);
   luna::ServiceMetrics metrics("luna_usagesvc", {luna::usagesvc::kUsageServiceName});
   auto server = luna::GrpcServer::Start(config->listen, {&service}, luna::usagesvc::UsageGrpcService::kHealthName,
-                                        &metrics.calls());
+                                        &metrics.calls(), **security);
   if (!server.ok()) {
     spdlog::error("{}", std::string(server.status().message()));
     return 1;

@@ -22,8 +22,8 @@ KeyEntry ToEntry(const authpb::KeyRecord& r) {
 
 }  // namespace
 
-GrpcAuthClient::GrpcAuthClient(const std::string& target, KeyTable* table)
-    : channel_(MakeServiceChannel(target)),
+GrpcAuthClient::GrpcAuthClient(const std::string& target, const GrpcSecurity& security, KeyTable* table)
+    : channel_(MakeServiceChannel(target, security)),
       stub_(authpb::AuthService::NewStub(channel_)),
       table_(table),
       watcher_([this](grpc::ClientContext& ctx, bool* delivered) { return RunWatch(ctx, delivered); },

@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "auth.grpc.pb.h"
+#include "common/grpc_security.h"
 #include "gateway/clients/key_table.h"
 #include "gateway/clients/stream_watcher.h"
 
@@ -31,7 +32,7 @@ struct ValidateOutcome {
 
 class GrpcAuthClient {
  public:
-  GrpcAuthClient(const std::string& target, KeyTable* table);
+  GrpcAuthClient(const std::string& target, const GrpcSecurity& security, KeyTable* table);
   ~GrpcAuthClient();
 
   void Start();

@@ -2,7 +2,7 @@
 
 namespace luna::gateway {
 
-std::shared_ptr<grpc::Channel> MakeServiceChannel(const std::string& target) {
+std::shared_ptr<grpc::Channel> MakeServiceChannel(const std::string& target, const GrpcSecurity& security) {
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
@@ -14,7 +14,7 @@ std::shared_ptr<grpc::Channel> MakeServiceChannel(const std::string& target) {
   // The WatchKeys snapshot is one message with every key (~150 bytes each): gRPC's default 4 MB
   // limit would refuse it beyond about 25,000 keys.
   args.SetMaxReceiveMessageSize(1 << 30);
-  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+  return security.CreateChannel(target, args);
 }
 
 }  // namespace luna::gateway

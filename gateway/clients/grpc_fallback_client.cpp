@@ -109,9 +109,9 @@ std::shared_ptr<const CompiledRoutes> CompileRoutes(const fbpb::RouteTable& tabl
   return routes;
 }
 
-GrpcFallbackClient::GrpcFallbackClient(const std::string& target, UpstreamTarget default_target,
-                                       std::string gateway_id)
-    : channel_(MakeServiceChannel(target)),
+GrpcFallbackClient::GrpcFallbackClient(const std::string& target, const GrpcSecurity& security,
+                                       UpstreamTarget default_target, std::string gateway_id)
+    : channel_(MakeServiceChannel(target, security)),
       stub_(fbpb::FallbackService::NewStub(channel_)),
       default_target_(std::move(default_target)),
       gateway_id_(std::move(gateway_id)),

@@ -17,6 +17,7 @@
 #include <string>
 #include <thread>
 
+#include "common/grpc_security.h"
 #include "fallback.grpc.pb.h"
 #include "gateway/clients/stream_watcher.h"
 #include "gateway/clients/stream_watcher.h"
@@ -44,7 +45,8 @@ std::shared_ptr<const CompiledRoutes> CompileRoutes(const luna::fallback::v1::Ro
 
 class GrpcFallbackClient {
  public:
-  GrpcFallbackClient(const std::string& target, UpstreamTarget default_target, std::string gateway_id);
+  GrpcFallbackClient(const std::string& target, const GrpcSecurity& security, UpstreamTarget default_target,
+                     std::string gateway_id);
   ~GrpcFallbackClient();
 
   void Start();

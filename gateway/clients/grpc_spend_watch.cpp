@@ -8,8 +8,9 @@ namespace luna::gateway {
 
 namespace usagepb = luna::usage::v1;
 
-GrpcSpendWatch::GrpcSpendWatch(const std::string& target, std::string gateway_id, SpendBook* book)
-    : stub_(usagepb::UsageService::NewStub(MakeServiceChannel(target))),
+GrpcSpendWatch::GrpcSpendWatch(const std::string& target, const GrpcSecurity& security, std::string gateway_id,
+                               SpendBook* book)
+    : stub_(usagepb::UsageService::NewStub(MakeServiceChannel(target, security))),
       gateway_id_(std::move(gateway_id)),
       book_(book),
       watcher_(

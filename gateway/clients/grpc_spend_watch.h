@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "common/grpc_security.h"
 #include "gateway/clients/stream_watcher.h"
 #include "gateway/limits/key_limits.h"
 #include "usage.grpc.pb.h"
@@ -14,7 +15,7 @@ namespace luna::gateway {
 class GrpcSpendWatch {
  public:
   // `gateway_id`: the prefix of this gateway's usage event ids (UsageShipper::id_prefix()).
-  GrpcSpendWatch(const std::string& target, std::string gateway_id, SpendBook* book);
+  GrpcSpendWatch(const std::string& target, const GrpcSecurity& security, std::string gateway_id, SpendBook* book);
   void Start() { watcher_.Start(); }
   void Stop() { watcher_.Stop(); }
 

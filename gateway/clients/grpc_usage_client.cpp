@@ -9,7 +9,8 @@ namespace luna::gateway {
 namespace usagepb = luna::usage::v1;
 using Clock = std::chrono::steady_clock;
 
-UsageShipper::UsageShipper(std::string target, std::string spool_path, int batch_size, std::string spool_pattern)
+UsageShipper::UsageShipper(std::string target, const GrpcSecurity& security, std::string spool_path, int batch_size,
+                           std::string spool_pattern)
     : target_(std::move(target)),
       spool_path_(std::move(spool_path)),
       spool_pattern_(std::move(spool_pattern)),
@@ -21,7 +22,7 @@ UsageShipper::UsageShipper(std::string target, std::string spool_path, int batch
     args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
     args.SetMaxReceiveMessageSize(64 << 20);
-    channel_ = grpc::CreateCustomChannel(target_, grpc::InsecureChannelCredentials(), args);
+    channel_ = security.CreateChannel(target_, args);
     stub_ = usagepb::UsageService::NewStub(channel_);
   }
 }

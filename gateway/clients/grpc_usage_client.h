@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "absl/status/status.h"
+#include "common/grpc_security.h"
 #include "gateway/usage/spool_lock.h"
 #include "gateway/usage/usage_spool.h"
 #include "usage.grpc.pb.h"
@@ -36,10 +37,12 @@ struct UsageShipperStats {
 
 class UsageShipper {
  public:
-  // `target` is usagesvc's address ("" disables shipping: events are only spooled). `spool_pattern` is
+  // `target` is usagesvc's address ("" disables shipping: events are only spooled), reached with
+  // `security`'s credentials and token. `spool_pattern` is
   // USAGE_SPOOL_FILE as configured: with "{hostname}" in it, the spools of gateways that are gone
   // (same directory, another host name, lock free) are adopted and delivered (see spool_lock.h).
-  UsageShipper(std::string target, std::string spool_path, int batch_size = 500, std::string spool_pattern = "");
+  UsageShipper(std::string target, const GrpcSecurity& security, std::string spool_path, int batch_size = 500,
+               std::string spool_pattern = "");
   ~UsageShipper();
 
   // Locks and opens the spool (replaying what a previous run left) and starts the shipper threads.

@@ -187,7 +187,7 @@ struct Gateway {
     cfg->access_log = false;
     keys.Upsert(luna::Sha256Hex(kClientKey), KeyEntry{"key_fuzzclient", "fuzz", true});
     keys.Upsert(luna::Sha256Hex(kDisabledKey), KeyEntry{"key_fuzzdisabled", "off", false});
-    auth = std::make_unique<GrpcAuthClient>(cfg->authsvc_addr, &keys);
+    auth = std::make_unique<GrpcAuthClient>(cfg->authsvc_addr, luna::GrpcSecurity::Plaintext(), &keys);
     relay = std::make_unique<UpstreamClient>(cfg);
     auto url = ParseUrl(cfg->upstream_url);
     RouterDeps deps{cfg, *url, &keys, auth.get(), relay.get(), &stats, nullptr, nullptr};

@@ -47,6 +47,7 @@ void Cluster::StartAuth() {
                                                                        : std::string("127.0.0.1:0")},
                                          {"AUTHSVC_METRICS_LISTEN", "127.0.0.1:0"}};
   if (opts_.admin_key_env) env["ADMIN_KEY"] = admin_key_;
+  for (const auto& [k, v] : opts_.service_env) env[k] = v;
   for (const auto& [k, v] : opts_.auth_env) env[k] = v;
   auth_ = std::make_unique<Process>(LUNA_AUTHSVC_BIN,
                                     std::vector<std::string>{"--port-file", pf, "--metrics-port-file", mpf}, env,
@@ -67,6 +68,7 @@ void Cluster::StartUsage(const std::map<std::string, std::string>& extra_env) {
                                          {"USAGESVC_LISTEN", "127.0.0.1:" + std::to_string(usage_port_)},
                                          {"AUTHSVC_ADDR", "127.0.0.1:" + std::to_string(auth_port_)},
                                          {"USAGESVC_METRICS_LISTEN", "127.0.0.1:0"}};
+  for (const auto& [k, v] : opts_.service_env) env[k] = v;
   for (const auto& [k, v] : extra_env) env[k] = v;
   usage_ = std::make_unique<Process>(LUNA_USAGESVC_BIN,
                                      std::vector<std::string>{"--port-file", pf, "--metrics-port-file", mpf}, env,
@@ -93,6 +95,7 @@ std::map<std::string, std::string> Cluster::GatewayEnv() {
   // finds it.
   if (usage_port_ == 0) usage_port_ = UnusedPort();
   env["USAGESVC_ADDR"] = "127.0.0.1:" + std::to_string(usage_port_);
+  for (const auto& [k, v] : opts_.service_env) env[k] = v;
   for (const auto& [k, v] : opts_.gateway_env) env[k] = v;
   return env;
 }
@@ -248,6 +251,7 @@ std::unique_ptr<Process> StartFallbackService(const Cluster& cluster, const std:
       {"FALLBACK_HEALTH_TIMEOUT_MS", "2000"},
       {"FALLBACKSVC_METRICS_LISTEN", "127.0.0.1:0"},
   };
+  for (const auto& [k, v] : cluster.service_env()) env[k] = v;
   for (const auto& [k, v] : extra_env) env[k] = v;
   auto process = std::make_unique<Process>(LUNA_FALLBACKSVC_BIN,
                                            std::vector<std::string>{"--port-file", pf, "--metrics-port-file", mpf},

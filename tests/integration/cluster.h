@@ -19,6 +19,9 @@ class Cluster {
     std::string keys_file_content;                   // initial KEYS_FILE content ("" = none)
     bool admin_key_env = true;                       // pass ADMIN_KEY to authsvc
     std::map<std::string, std::string> auth_env;     // extra or overriding authsvc variables
+    // Variables for every process the cluster starts (authsvc, usagesvc, gateways, and fallbacksvc
+    // through StartFallbackService), e.g. the gRPC TLS settings; a service's own map overrides them.
+    std::map<std::string, std::string> service_env;
   };
 
   Cluster() : Cluster(Options{}) {}
@@ -46,6 +49,7 @@ class Cluster {
   int upstream_port() const { return upstream_port_; }
   const std::string& admin_key() const { return admin_key_; }
   const TempDir& dir() const { return dir_; }
+  const std::map<std::string, std::string>& service_env() const { return opts_.service_env; }
   Process* gateway() { return gateway_.get(); }
   Process* auth() { return auth_.get(); }
   Process* upstream() { return upstream_.get(); }
