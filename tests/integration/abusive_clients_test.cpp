@@ -336,8 +336,14 @@ TEST_F(AbusiveClientsTest, OversizedHeadsAndBodiesAreRefusedInBoundedMemory) {
   peak = std::max(peak, Rss());
   EXPECT_EQ(other.load(), 0);
   EXPECT_EQ(refused.load(), 8 * 40);
-  // Bound: 64 MB over the baseline (the flood sent about 200 MB).
-  EXPECT_LT(peak - baseline_rss_kb_, 64 * 1024) << "peak RSS " << peak << " kB, baseline " << baseline_rss_kb_;
+  // Bound: 64 MB over the baseline (the flood sent about 200 MB). Under AddressSanitizer freed memory
+  // waits in its quarantine (256 MB by default) before it is reused: allowed on top.
+#ifdef __SANITIZE_ADDRESS__
+  constexpr int64_t kAllowanceKb = (64 + 256) * 1024;
+#else
+  constexpr int64_t kAllowanceKb = 64 * 1024;
+#endif
+  EXPECT_LT(peak - baseline_rss_kb_, kAllowanceKb) << "peak RSS " << peak << " kB, baseline " << baseline_rss_kb_;
   EXPECT_TRUE(AllAbusersClosed());
 }
 

@@ -60,6 +60,7 @@ def main(argv):
         print(__doc__, file=sys.stderr)
         return 2
     archive = argv[1]
+    # A whole run leaves hundreds of logs; `ctest -R` with one test, as few as one.
     min_files = int(argv[argv.index("--min-files") + 1]) if "--min-files" in argv else 1
     self_test()
     files, size, masked, hits = scan(archive) if os.path.isdir(archive) else (0, 0, 0, [])
