@@ -140,6 +140,7 @@ TEST_F(AuthsvcMetricsTest, CountsCallsKeysWatchStreamsAndKeysFileWrites) {
   EXPECT_EQ(before.Value("luna_authsvc_keys", {{"state", "disabled"}}, -1), 0);
   EXPECT_EQ(before.Value("luna_authsvc_keys_file_writes_total", {}, -1), 0);
   EXPECT_EQ(before.Value("luna_authsvc_keys_file_write_failures_total", {}, -1), 0);
+  EXPECT_EQ(before.Value("luna_authsvc_keys_file_writable", {}, -1), 1);
   EXPECT_EQ(before.Value("luna_authsvc_watch_streams", {}, -1), 0);
   // Every method of the service is listed from the start, at 0.
   for (const char* m : {"ValidateKey", "WatchKeys", "CreateKey", "ListKeys", "GetKey", "DisableKey", "EnableKey",
@@ -228,14 +229,16 @@ TEST_F(AuthsvcMetricsTest, CountsCallsKeysWatchStreamsAndKeysFileWrites) {
   })) << "watch_streams " << closed.Value("luna_authsvc_watch_streams", {}, -1) << ", WatchKeys CANCELLED "
       << Calls(closed, "WatchKeys", "CANCELLED");
 
-  // The keys file cannot be replaced (a directory stands in its way): the change is refused and the
-  // failed write counted; the table is unchanged.
+  // The keys file cannot be replaced (a directory stands in its way): the change is refused, the
+  // failed write counted and the file reported not writable (retries, failing too, are not counted);
+  // the table is unchanged.
   ASSERT_EQ(std::rename(c_.keys_file().c_str(), (c_.keys_file() + ".moved").c_str()), 0);
   ASSERT_EQ(mkdir(c_.keys_file().c_str(), 0700), 0);
   WriteAll(c_.keys_file() + "/in-the-way", "x");
   EXPECT_EQ(CreateKey("metrics-c").error_code(), grpc::StatusCode::UNAVAILABLE);
   PromText failed = Scrape(port_, "luna_authsvc");
   EXPECT_EQ(failed.Value("luna_authsvc_keys_file_write_failures_total", {}, -1), 1);
+  EXPECT_EQ(failed.Value("luna_authsvc_keys_file_writable", {}, -1), 0);
   EXPECT_EQ(failed.Value("luna_authsvc_keys_file_writes_total", {}, -1), 3);
   EXPECT_EQ(Calls(failed, "CreateKey", "UNAVAILABLE"), 1);
   EXPECT_EQ(failed.Value("luna_authsvc_keys", {{"state", "enabled"}}, -1), 1);
