@@ -385,7 +385,12 @@ TEST(UsagesvcMetricsTest, CountsEventsDuplicatesJournalWritesAndLedgerRows) {
   EXPECT_EQ(calls(failing, "RecordUsage", "UNAVAILABLE"), 1);
   HttpResponse health = Fetch(port, "GET", "/health");
   EXPECT_EQ(health.status, 503);
-  EXPECT_EQ(health.body, R"({"status":"not_serving"})");
+  EXPECT_EQ(health.body.rfind(R"({"status":"not_serving","problem":"usage journal not writable (usage events are refused): )"
+                              R"(cannot write journal )",
+                              0),
+            0u)
+      << health.body;
+  EXPECT_NE(health.body.find("No space left on device"), std::string::npos) << health.body;
 
   std::remove(fail_file.c_str());
   EXPECT_TRUE(Eventually([&] { return Fetch(port, "GET", "/health").status == 200; }, 15s));
