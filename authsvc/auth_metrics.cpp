@@ -23,6 +23,9 @@ std::string RenderAuthMetrics(const ServiceMetrics& metrics, AuthGrpcService& se
     out.Counter(metrics.Name("keys_file_write_failures_total"),
                 "Writes of the keys file that failed since start (the change was refused with UNAVAILABLE).",
                 m->keys_file_write_failures());
+    out.Gauge(metrics.Name("keys_file_writable"),
+              "1 while the keys file takes writes, 0 after a failed write until a retry succeeds.",
+              m->write_problem().empty() ? 1 : 0);
   }
   return out.Take();
 }

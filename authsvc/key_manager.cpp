@@ -84,7 +84,59 @@ absl::StatusOr<std::unique_ptr<KeyManager>> KeyManager::Create(KeyManagerOptions
     m->admin_key_source_ = AdminKeySource::kGenerated;
     m->generated_admin_key_ = std::move(key);
   }
+  m->write_retry_interval_ = options.write_retry_interval;
+  if (m->write_retry_interval_.count() > 0) m->retry_thread_ = std::thread([mp = m.get()] { mp->RetryWrites(); });
   return m;
+}
+
+KeyManager::~KeyManager() {
+  {
+    std::lock_guard lock(problem_mu_);
+    stopping_ = true;
+  }
+  problem_cv_.notify_all();
+  if (retry_thread_.joinable()) retry_thread_.join();
+}
+
+std::string KeyManager::write_problem() const {
+  std::lock_guard lock(problem_mu_);
+  return write_problem_;
+}
+
+void KeyManager::SetWriteProblem(std::string problem) {
+  {
+    std::lock_guard lock(problem_mu_);
+    if (problem == write_problem_) return;
+    write_problem_ = std::move(problem);
+  }
+  problem_cv_.notify_all();
+}
+
+void KeyManager::RetryWrites() {
+  std::unique_lock lock(problem_mu_);
+  while (true) {
+    problem_cv_.wait(lock, [&] { return stopping_ || !write_problem_.empty(); });
+    if (stopping_) return;
+    // Wait out the interval (a change in between may have succeeded and cleared the problem).
+    if (problem_cv_.wait_for(lock, write_retry_interval_, [&] { return stopping_ || write_problem_.empty(); })) {
+      continue;
+    }
+    lock.unlock();
+    {
+      std::lock_guard write_lock(write_mu_);
+      if (!write_problem().empty()) {
+        absl::Status st = store_->Save(state_);
+        if (st.ok()) {
+          keys_file_writes_.fetch_add(1, std::memory_order_relaxed);
+          SetWriteProblem("");
+          spdlog::info("keys file {} writable again: key changes are accepted", store_->path());
+        } else {
+          spdlog::debug("keys file still not writable: {}", std::string(st.message()));
+        }
+      }
+    }
+    lock.lock();
+  }
 }
 
 std::optional<std::string> KeyManager::TakeGeneratedAdminKey() {
@@ -110,6 +162,8 @@ KeyManager::KeyCounts KeyManager::CountKeys() const {
 absl::Status KeyManager::Save(const KeysState& next) {
   absl::Status st = store_->Save(next);
   (st.ok() ? keys_file_writes_ : keys_file_write_failures_).fetch_add(1, std::memory_order_relaxed);
+  if (!st.ok()) spdlog::error("{}; the change is refused", std::string(st.message()));
+  SetWriteProblem(st.ok() ? std::string() : std::string(st.message()));
   return st;
 }
 

@@ -274,14 +274,22 @@ absl::StatusOr<std::unique_ptr<KeyStore>> KeyStore::Open(const std::string& path
   store->path_ = path;
   auto text = ReadFile(path);
   if (!text.ok()) {
-    if (absl::IsNotFound(text.status())) return store;
-    return absl::FailedPreconditionError(absl::StrCat("cannot load keys file \"", path, "\": ", text.status().message()));
+    if (!absl::IsNotFound(text.status())) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("cannot load keys file \"", path, "\": ", text.status().message()));
+    }
+  } else {
+    auto contents = Parse(*text, path);
+    if (!contents.ok()) return contents.status();
+    store->format_found_ = store->format_on_disk_ = contents->format;
+    store->loaded_state_ = std::move(contents->state);
+    store->legacy_usage_ = std::move(contents->legacy_usage);
   }
-  auto contents = Parse(*text, path);
-  if (!contents.ok()) return contents.status();
-  store->format_found_ = store->format_on_disk_ = contents->format;
-  store->loaded_state_ = std::move(contents->state);
-  store->legacy_usage_ = std::move(contents->legacy_usage);
+  // A kill between creating a temporary file and renaming it over the keys file leaves the temporary
+  // file behind (the keys file itself is whole); without this, hundreds of restarts would pile them up.
+  for (const std::string& name : RemoveStaleTemporaryFiles(path)) {
+    spdlog::warn("removed {}, the temporary file of a write interrupted by a crash (the keys file is whole)", name);
+  }
   return store;
 }
 

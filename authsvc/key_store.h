@@ -78,7 +78,8 @@ class KeyStore {
 
   // Reads and validates `path`. A missing file gives an empty store (the file is created on the
   // first Save). Any other problem is an error naming the file, the place (line and column, or a
-  // JSON path such as keys[3].sha256) and the reason; the file is not touched.
+  // JSON path such as keys[3].sha256) and the reason; the file is not touched. Once the file has
+  // loaded, removes the temporary files of writes a crash interrupted (RemoveStaleTemporaryFiles).
   static absl::StatusOr<std::unique_ptr<KeyStore>> Open(const std::string& path);
 
   // Parses file text without any I/O. `path` only names the file in error messages.

@@ -96,6 +96,12 @@ int main(int argc, char** argv) {
   luna::MetricsHttpServer metrics_server({
       .metrics = [&] { return luna::authsvc::RenderAuthMetrics(metrics, service, grpc_server->serving()); },
       .serving = [grpc_server] { return grpc_server->serving(); },
+      // Key validation goes on when the keys file cannot be written; only changes are refused.
+      .problem = [&service] {
+        const luna::authsvc::KeyManager* m = service.manager();
+        std::string problem = m != nullptr ? m->write_problem() : std::string();
+        return problem.empty() ? problem : "keys file not writable (key changes are refused): " + problem;
+      },
   });
   if (auto st = luna::StartMetricsEndpoint(&metrics_server, *metrics_listen, "AUTHSVC_METRICS_LISTEN",
                                            flags.metrics_port_file);

@@ -1,6 +1,8 @@
 #include "common/atomic_file.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -22,6 +24,27 @@ std::string DirName(const std::string& path) {
   if (slash == std::string::npos) return ".";
   if (slash == 0) return "/";
   return path.substr(0, slash);
+}
+
+std::string BaseName(const std::string& path) {
+  auto slash = path.find_last_of('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+bool AllDigits(std::string_view s, size_t max_digits) {
+  return !s.empty() && s.size() <= max_digits && s.find_first_not_of("0123456789") == std::string_view::npos;
+}
+
+// The pid in "<anything>.tmp.<pid>.<n>" (WriteFileAtomically's names), or -1 if `name` is not one.
+long TemporaryFilePid(std::string_view name) {
+  auto tmp = name.rfind(".tmp.");
+  if (tmp == std::string_view::npos) return -1;
+  std::string_view rest = name.substr(tmp + 5);
+  auto dot = rest.find('.');
+  if (dot == std::string_view::npos || !AllDigits(rest.substr(0, dot), 10) || !AllDigits(rest.substr(dot + 1), 20)) {
+    return -1;
+  }
+  return std::stol(std::string(rest.substr(0, dot)));
 }
 
 }  // namespace
@@ -98,6 +121,27 @@ absl::Status CopyFileDurably(const std::string& from, const std::string& to) {
   auto content = ReadFile(from);
   if (!content.ok()) return content.status();
   return WriteFileAtomically(to, *content);
+}
+
+std::vector<std::string> RemoveStaleTemporaryFiles(const std::string& path) {
+  std::vector<std::string> removed;
+  const std::string dir = DirName(path);
+  const std::string base = BaseName(path);
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return removed;
+  std::vector<std::string> names;
+  while (dirent* e = ::readdir(d)) names.emplace_back(e->d_name);
+  ::closedir(d);
+  for (const std::string& name : names) {
+    if (name.size() <= base.size() || name.compare(0, base.size(), base) != 0) continue;
+    long pid = TemporaryFilePid(name);
+    if (pid < 0) continue;
+    // Our own pid can only be a previous process's (we have not written yet): in a container the
+    // service is often pid 1 every time.
+    if (pid != ::getpid() && pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM)) continue;
+    if (::unlink((dir + "/" + name).c_str()) == 0) removed.push_back(name);
+  }
+  return removed;
 }
 
 bool FileExists(const std::string& path) {

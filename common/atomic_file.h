@@ -3,6 +3,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -20,5 +21,12 @@ absl::StatusOr<std::string> ReadFile(const std::string& path);
 absl::Status CopyFileDurably(const std::string& from, const std::string& to);
 
 bool FileExists(const std::string& path);
+
+// Removes the temporary files that WriteFileAtomically calls for `path` (or for a file whose name
+// starts with `path`'s, such as "<path>.legacy-backup") left behind when the process was killed
+// between creating and renaming them: "<name>.tmp.<pid>.<n>" in `path`'s directory, unless <pid> is
+// another process that is still running (which may be writing it now). Returns the names removed, for
+// the log; a directory that cannot be listed gives none. Call at start, before the first write.
+std::vector<std::string> RemoveStaleTemporaryFiles(const std::string& path);
 
 }  // namespace luna

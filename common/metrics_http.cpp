@@ -7,6 +7,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <exception>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
 
@@ -104,8 +105,11 @@ Answer MetricsHttpServer::Impl::Route(const http::request_parser<http::empty_bod
       return Answer{http::status::ok, prom::kContentType, options.metrics ? options.metrics() : std::string()};
     }
     bool serving = options.serving ? options.serving() : true;
+    std::string problem = options.problem ? options.problem() : std::string();
+    nlohmann::ordered_json body = {{"status", !serving ? "not_serving" : problem.empty() ? "ok" : "degraded"}};
+    if (!problem.empty()) body["problem"] = problem;
     return Answer{serving ? http::status::ok : http::status::service_unavailable, kJson,
-                  serving ? R"({"status":"ok"})" : R"({"status":"not_serving"})"};
+                  body.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace)};
   } catch (const std::exception& e) {
     spdlog::error("metrics endpoint: {} failed: {}", std::string(path), e.what());
     return Text(http::status::internal_server_error, "internal error\n");

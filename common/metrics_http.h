@@ -1,7 +1,9 @@
 // A tiny HTTP/1.1 server for a service's operational endpoints, on its own port and its own thread:
 //
 //   GET /metrics   200, Prometheus text (the `metrics` callback's body)
-//   GET /health    200 {"status":"ok"} while `serving` says so, else 503 {"status":"not_serving"}
+//   GET /health    200 {"status":"ok"} while `serving` says so, else 503 {"status":"not_serving"}; while
+//                  `problem` names one (a state file that cannot be written), "problem": "<text>" is
+//                  added and a serving service says {"status":"degraded"} (still 200: it serves)
 //   other paths    404;  other methods 405 (Allow: GET);  a request body 413;  headers over the
 //                  limit 431;  malformed requests 400
 //
@@ -28,6 +30,7 @@ class MetricsHttpServer {
   struct Options {
     std::function<std::string()> metrics;  // the body of GET /metrics
     std::function<bool()> serving;         // GET /health: 200 when true, 503 when false
+    std::function<std::string()> problem;  // GET /health: what is wrong though serving ("" = nothing)
     size_t max_header_bytes = 8 * 1024;
     std::chrono::milliseconds read_timeout{10000};
     size_t max_connections = 64;

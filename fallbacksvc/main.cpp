@@ -140,6 +140,11 @@ int main(int argc, char** argv) {
                                                             grpc_server->serving());
           },
       .serving = [grpc_server] { return grpc_server->serving(); },
+      .problem =
+          [keeper_ptr] {
+            std::string problem = keeper_ptr->state_file_problem();
+            return problem.empty() ? problem : "state file not writable (routing goes on from memory): " + problem;
+          },
   });
   if (auto st = luna::StartMetricsEndpoint(&metrics_server, env->metrics_listen, "FALLBACKSVC_METRICS_LISTEN",
                                            flags.metrics_port_file);

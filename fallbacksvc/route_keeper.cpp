@@ -230,9 +230,18 @@ bool RouteKeeper::SaveNow() {
     std::lock_guard lock(mu_);
     dirty_ = true;
     last_save_unix_ms_ = Now() - options_.min_save_interval_ms + kSaveRetryMs;
+    save_error_ = std::string(saved.message());
     return false;
   }
+  std::lock_guard lock(mu_);
+  if (!save_error_.empty()) spdlog::info("state file {} written again", options_.state_file);
+  save_error_.clear();
   return true;
+}
+
+std::string RouteKeeper::state_file_problem() const {
+  std::lock_guard lock(mu_);
+  return save_error_;
 }
 
 void RouteKeeper::TimerLoop() {

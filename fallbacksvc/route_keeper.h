@@ -86,6 +86,9 @@ class RouteKeeper {
 
   KeeperStatus Status() const;
   const std::string& state_file() const { return options_.state_file; }
+  // Why the last write of the state file failed; "" once one succeeds (writes are retried every
+  // second meanwhile; routing goes on from memory, and the file keeps its last whole content).
+  std::string state_file_problem() const;
   // The keeper's clock (unix milliseconds).
   int64_t now_ms() const { return options_.now_ms(); }
 
@@ -117,6 +120,7 @@ class RouteKeeper {
   std::string last_reload_error_;
   bool dirty_ = false;
   int64_t last_save_unix_ms_ = 0;
+  std::string save_error_;
   bool stopping_ = false;
 
   std::mutex listeners_mu_;

@@ -1,5 +1,7 @@
 #include "fallbacksvc/state_store.h"
 
+#include <spdlog/spdlog.h>
+
 #include <nlohmann/json.hpp>
 
 #include "common/atomic_file.h"
@@ -115,9 +117,17 @@ absl::StatusOr<StateFileContent> ParseState(std::string_view text, const std::st
 
 absl::StatusOr<StateFileContent> LoadStateFile(const std::string& path) {
   auto text = ReadFile(path);
-  if (absl::IsNotFound(text.status())) return StateFileContent{};
-  if (!text.ok()) return absl::FailedPreconditionError("state file " + std::string(text.status().message()));
-  return ParseState(*text, path);
+  StateFileContent content;
+  if (!absl::IsNotFound(text.status())) {
+    if (!text.ok()) return absl::FailedPreconditionError("state file " + std::string(text.status().message()));
+    auto parsed = ParseState(*text, path);
+    if (!parsed.ok()) return parsed.status();
+    content = std::move(*parsed);
+  }
+  for (const std::string& name : RemoveStaleTemporaryFiles(path)) {
+    spdlog::warn("removed {}, the temporary file of a write interrupted by a crash (the state file is whole)", name);
+  }
+  return content;
 }
 
 absl::Status SaveStateFile(const std::string& path, const StateFileContent& content) {

@@ -30,7 +30,8 @@ std::string SerializeState(const StateFileContent& content);
 absl::StatusOr<StateFileContent> ParseState(std::string_view text, const std::string& path);
 
 // A missing file is an empty state (the first start). Any other failure is an error naming the file:
-// the caller must refuse to start rather than overwrite it.
+// the caller must refuse to start rather than overwrite it. Once loaded, removes the temporary files of
+// writes a crash interrupted (RemoveStaleTemporaryFiles).
 absl::StatusOr<StateFileContent> LoadStateFile(const std::string& path);
 
 absl::Status SaveStateFile(const std::string& path, const StateFileContent& content);

@@ -101,6 +101,10 @@ int main(int argc, char** argv) {
   luna::MetricsHttpServer metrics_server({
       .metrics = [&] { return luna::usagesvc::RenderUsageMetrics(metrics, service.store(), grpc_server->serving()); },
       .serving = [grpc_server] { return grpc_server->serving(); },
+      .problem = [&service] {
+        const luna::usagesvc::UsageStore* store = service.store();
+        return store != nullptr ? store->problem() : std::string();
+      },
   });
   if (auto st = luna::StartMetricsEndpoint(&metrics_server, config->metrics_listen, "USAGESVC_METRICS_LISTEN",
                                            flags.metrics_port_file);

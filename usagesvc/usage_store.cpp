@@ -239,9 +239,22 @@ void UsageStore::SetHealthListener(std::function<void(bool)> listener) {
   if (health_listener_) health_listener_(healthy());
 }
 
+std::string UsageStore::problem() const {
+  std::lock_guard lock(mu_);
+  if (!healthy_) return "usage journal not writable (usage events are refused): " + journal_problem_;
+  if (!snapshot_problem_.empty()) return "snapshot not written (events are still recorded): " + snapshot_problem_;
+  return "";
+}
+
+void UsageStore::SetSnapshotProblem(std::string problem) {
+  std::lock_guard lock(mu_);
+  snapshot_problem_ = std::move(problem);
+}
+
 void UsageStore::SetHealthy(bool healthy, const std::string& why) {
   {
     std::lock_guard lock(mu_);
+    if (!healthy) journal_problem_ = why;
     if (healthy_ == healthy) return;
     healthy_ = healthy;
   }
@@ -497,6 +510,7 @@ absl::Status UsageStore::StartSnapshot(std::vector<std::function<void(absl::Stat
   }
   if (!st.ok()) {
     counters_.snapshot_failures.fetch_add(1);
+    SetSnapshotProblem(std::string(st.message()));
     for (auto& w : waiters) w(st);
     return st;
   }
@@ -512,7 +526,10 @@ absl::Status UsageStore::StartSnapshot(std::vector<std::function<void(absl::Stat
 void UsageStore::RunSnapshot(uint64_t next_generation, std::vector<std::function<void(absl::Status)>> waiters) {
   absl::Status st = WriteSnapshot(next_generation);
   if (!st.ok() && !crashed_) spdlog::warn("snapshot not taken: {}", std::string(st.message()));
-  if (!crashed_) (st.ok() ? counters_.snapshots_written : counters_.snapshot_failures).fetch_add(1);
+  if (!crashed_) {
+    (st.ok() ? counters_.snapshots_written : counters_.snapshot_failures).fetch_add(1);
+    SetSnapshotProblem(st.ok() ? std::string() : std::string(st.message()));
+  }
   capturing_ = false;
   for (auto& w : waiters) w(st);
   {

@@ -132,6 +132,9 @@ class UsageStore {
   const std::string& data_dir() const { return options_.data_dir; }
 
   bool healthy() const;
+  // What is wrong, for /health: why the journal cannot be written (while !healthy()), else why the
+  // last snapshot failed (until one succeeds; recording goes on meanwhile); "" when nothing is.
+  std::string problem() const;
   // Journal records written (one write + one fdatasync each) since Open: batches / this = group size.
   int64_t records_written() const { return records_written_.load(std::memory_order_relaxed); }
   const UsageStoreCounters& counters() const { return counters_; }
@@ -161,6 +164,7 @@ class UsageStore {
   void CommitGroup(std::vector<Submission>& group);
   void TryRecover();
   void SetHealthy(bool healthy, const std::string& why);
+  void SetSnapshotProblem(std::string problem);
   // Writer thread: step 1, then starts the snapshot thread for steps 2 and 3.
   absl::Status StartSnapshot(std::vector<std::function<void(absl::Status)>> waiters);
   void RunSnapshot(uint64_t next_generation, std::vector<std::function<void(absl::Status)>> waiters);
@@ -203,6 +207,8 @@ class UsageStore {
   bool snapshot_finished_ = false;
   std::vector<std::function<void(absl::Status)>> snapshot_waiters_;
   bool healthy_ = false;
+  std::string journal_problem_;   // why the journal is not writable (while !healthy_)
+  std::string snapshot_problem_;  // why the last snapshot failed; "" after one succeeded
   std::function<void(bool)> health_listener_;
   std::mutex health_mu_;  // serializes listener calls
 

@@ -94,6 +94,8 @@ absl::StatusOr<std::unique_ptr<UsageSpool>> UsageSpool::Open(const std::string& 
   if (::ftruncate(s->fd_, static_cast<off_t>(pos)) != 0) return Errno("cannot truncate usage spool", path);
   if (::lseek(s->fd_, static_cast<off_t>(pos), SEEK_SET) < 0) return Errno("cannot seek usage spool", path);
   s->size_ = static_cast<int64_t>(pos);
+  // Rewrite's temporary file, if a crash came before its rename (the spool itself is whole).
+  RemoveStaleTemporaryFiles(path);
   // Start from a compact file: only what is still pending.
   if (s->size_ > 0 && (s->pending_.empty() || !acked.empty())) {
     auto st = s->Rewrite();

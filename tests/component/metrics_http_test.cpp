@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 
@@ -83,6 +84,35 @@ TEST_F(MetricsHttpTest, HealthFollowsServing) {
   EXPECT_EQ(r.body, R"({"status":"not_serving"})");
   serving_ = true;
   EXPECT_EQ(Get("/health").status, 200);
+}
+
+// A problem (a state file that cannot be written) is named in /health: "degraded" while the service
+// still serves (200), beside "not_serving" (503) when it does not; gone again once it is solved.
+TEST_F(MetricsHttpTest, HealthNamesTheProblemAndSaysDegradedWhileServing) {
+  std::mutex mu;
+  std::string problem;
+  Start({.problem = [&] {
+    std::lock_guard lock(mu);
+    return problem;
+  }});
+  EXPECT_EQ(Get("/health").body, R"({"status":"ok"})");
+  {
+    std::lock_guard lock(mu);
+    problem = "cannot write keys file: \"/x/keys.json\": No space left on device";
+  }
+  HttpResponse r = Get("/health");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, R"({"status":"degraded","problem":"cannot write keys file: \"/x/keys.json\": No space left on device"})");
+  serving_ = false;
+  r = Get("/health");
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(r.body, R"({"status":"not_serving","problem":"cannot write keys file: \"/x/keys.json\": No space left on device"})");
+  serving_ = true;
+  {
+    std::lock_guard lock(mu);
+    problem.clear();
+  }
+  EXPECT_EQ(Get("/health").body, R"({"status":"ok"})");
 }
 
 TEST_F(MetricsHttpTest, RefusesOtherPathsMethodsAndBodies) {

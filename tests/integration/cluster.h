@@ -37,6 +37,8 @@ class Cluster {
   void StopGateway(int sig = 15);
   // Changes a gateway variable for the next StartGateway / StartExtraGateway.
   void SetGatewayEnv(const std::string& name, const std::string& value) { opts_.gateway_env[name] = value; }
+  // The same for authsvc's next StartAuth.
+  void SetAuthEnv(const std::string& name, const std::string& value) { opts_.auth_env[name] = value; }
   // Another gateway beside the cluster's own (same settings plus `env`), log in dir/`name`.log. Waits
   // for its port (stored in *port) unless `expect_port` is false (a gateway meant to refuse to start);
   // the caller stops it.

@@ -140,6 +140,7 @@ TEST_F(AuthsvcMetricsTest, CountsCallsKeysWatchStreamsAndKeysFileWrites) {
   EXPECT_EQ(before.Value("luna_authsvc_keys", {{"state", "disabled"}}, -1), 0);
   EXPECT_EQ(before.Value("luna_authsvc_keys_file_writes_total", {}, -1), 0);
   EXPECT_EQ(before.Value("luna_authsvc_keys_file_write_failures_total", {}, -1), 0);
+  EXPECT_EQ(before.Value("luna_authsvc_keys_file_writable", {}, -1), 1);
   EXPECT_EQ(before.Value("luna_authsvc_watch_streams", {}, -1), 0);
   // Every method of the service is listed from the start, at 0.
   for (const char* m : {"ValidateKey", "WatchKeys", "CreateKey", "ListKeys", "GetKey", "DisableKey", "EnableKey",
@@ -228,14 +229,16 @@ TEST_F(AuthsvcMetricsTest, CountsCallsKeysWatchStreamsAndKeysFileWrites) {
   })) << "watch_streams " << closed.Value("luna_authsvc_watch_streams", {}, -1) << ", WatchKeys CANCELLED "
       << Calls(closed, "WatchKeys", "CANCELLED");
 
-  // The keys file cannot be replaced (a directory stands in its way): the change is refused and the
-  // failed write counted; the table is unchanged.
+  // The keys file cannot be replaced (a directory stands in its way): the change is refused, the
+  // failed write counted and the file reported not writable (retries, failing too, are not counted);
+  // the table is unchanged.
   ASSERT_EQ(std::rename(c_.keys_file().c_str(), (c_.keys_file() + ".moved").c_str()), 0);
   ASSERT_EQ(mkdir(c_.keys_file().c_str(), 0700), 0);
   WriteAll(c_.keys_file() + "/in-the-way", "x");
   EXPECT_EQ(CreateKey("metrics-c").error_code(), grpc::StatusCode::UNAVAILABLE);
   PromText failed = Scrape(port_, "luna_authsvc");
   EXPECT_EQ(failed.Value("luna_authsvc_keys_file_write_failures_total", {}, -1), 1);
+  EXPECT_EQ(failed.Value("luna_authsvc_keys_file_writable", {}, -1), 0);
   EXPECT_EQ(failed.Value("luna_authsvc_keys_file_writes_total", {}, -1), 3);
   EXPECT_EQ(Calls(failed, "CreateKey", "UNAVAILABLE"), 1);
   EXPECT_EQ(failed.Value("luna_authsvc_keys", {{"state", "enabled"}}, -1), 1);
@@ -382,7 +385,12 @@ TEST(UsagesvcMetricsTest, CountsEventsDuplicatesJournalWritesAndLedgerRows) {
   EXPECT_EQ(calls(failing, "RecordUsage", "UNAVAILABLE"), 1);
   HttpResponse health = Fetch(port, "GET", "/health");
   EXPECT_EQ(health.status, 503);
-  EXPECT_EQ(health.body, R"({"status":"not_serving"})");
+  EXPECT_EQ(health.body.rfind(R"({"status":"not_serving","problem":"usage journal not writable (usage events are refused): )"
+                              R"(cannot write journal )",
+                              0),
+            0u)
+      << health.body;
+  EXPECT_NE(health.body.find("No space left on device"), std::string::npos) << health.body;
 
   std::remove(fail_file.c_str());
   EXPECT_TRUE(Eventually([&] { return Fetch(port, "GET", "/health").status == 200; }, 15s));

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <regex>
+#include <thread>
 
 #include "common/crypto.h"
 #include "tests/unit/authsvc/test_files.h"
@@ -253,6 +254,39 @@ TEST(KeyManagerTest, FailedWriteRollsTheChangeBackAndSendsNoEvent) {
   EXPECT_EQ(m->key_count(), 1u);
   EXPECT_EQ(sub_events.changes.size(), 1u);  // the snapshot only
   m->Unsubscribe(&sub_events);
+}
+
+TEST(KeyManagerTest, FailedWriteIsReportedAndRetriedUntilTheFileHoldsTheLiveTableAgain) {
+  // A failed write is named by write_problem(); a thread then writes the live table again until it
+  // succeeds, which clears the problem: the file holds what the manager serves (never the refused
+  // change), and changes are accepted again.
+  TempDir dir;
+  std::string sub = dir.File("state");
+  std::filesystem::create_directory(sub);
+  KeyManagerOptions options = Options(sub + "/keys.json");
+  options.write_retry_interval = std::chrono::milliseconds(20);
+  auto m = MustCreate(options);
+  ASSERT_NE(m, nullptr);
+  auto created = m->CreateKey("k");
+  ASSERT_TRUE(created.ok());
+  EXPECT_EQ(m->write_problem(), "");
+  std::filesystem::remove_all(sub);
+
+  EXPECT_EQ(m->CreateKey("refused").status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_NE(m->write_problem().find("cannot write keys file"), std::string::npos) << m->write_problem();
+  uint64_t failures = m->keys_file_write_failures();
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_NE(m->write_problem(), "") << "retries go on while the disk fails";
+  EXPECT_EQ(m->keys_file_write_failures(), failures) << "retries are not counted as refused changes";
+
+  std::filesystem::create_directory(sub);
+  ASSERT_TRUE(::luna::testing::Eventually([&] { return m->write_problem().empty(); }, std::chrono::seconds(5)));
+  auto reloaded = KeyStore::Open(sub + "/keys.json");
+  ASSERT_TRUE(reloaded.ok()) << reloaded.status();
+  ASSERT_EQ((*reloaded)->loaded_state().keys.size(), 1u);
+  EXPECT_EQ((*reloaded)->loaded_state().keys[0].id, created->entry.id);
+  EXPECT_TRUE(m->CreateKey("accepted").ok());
+  EXPECT_EQ(m->write_problem(), "");
 }
 
 TEST(KeyManagerTest, SubscriberGetsASnapshotThenEveryChangeInOrder) {

@@ -1,6 +1,8 @@
 #include "authsvc/key_store.h"
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
@@ -303,6 +305,43 @@ TEST(KeyStoreTest, FailedSaveReportsUnavailableAndKeepsTheFile) {
   auto st = (*store)->Save(KeysState{});
   EXPECT_EQ(st.code(), absl::StatusCode::kUnavailable);
   EXPECT_NE(Message(st).find("cannot write keys file"), std::string::npos) << st;
+}
+
+// A kill between creating and renaming a temporary file leaves it behind: the next start removes the
+// ones of its own files (from dead processes, or from an earlier process with its own pid, as in a
+// container), and nothing else.
+TEST(KeyStoreTest, OpenRemovesTemporaryFilesOfInterruptedWrites) {
+  TempDir dir;
+  std::string path = dir.File("keys.json");
+  WriteText(path, KeyStore::Serialize(KeysState{}, {}));
+  pid_t dead = fork();
+  if (dead == 0) _exit(0);
+  ASSERT_GT(dead, 0);
+  waitpid(dead, nullptr, 0);
+  const std::string stale[] = {"keys.json.tmp." + std::to_string(dead) + ".0",
+                               "keys.json.tmp." + std::to_string(getpid()) + ".3",
+                               "keys.json.legacy-backup.tmp." + std::to_string(dead) + ".1"};
+  // A running process's (it may be writing now), and names that only look alike.
+  const std::string kept[] = {"keys.json.tmp." + std::to_string(getppid()) + ".0", "keys.json.tmp.12x.0",
+                              "keys.json.tmp.9999999999999999999.0", "other.json.tmp." + std::to_string(dead) + ".0",
+                              "keys.json.tmp"};
+  for (const auto& n : stale) WriteText(dir.File(n), "{\"half");
+  for (const auto& n : kept) WriteText(dir.File(n), "x");
+  auto store = KeyStore::Open(path);
+  ASSERT_TRUE(store.ok()) << store.status();
+  for (const auto& n : stale) EXPECT_FALSE(Exists(dir.File(n))) << n;
+  for (const auto& n : kept) EXPECT_TRUE(Exists(dir.File(n))) << n;
+}
+
+// A keys file that does not load: nothing at all is touched, not even the temporary files.
+TEST(KeyStoreTest, OpenOfABadFileRemovesNothing) {
+  TempDir dir;
+  std::string path = dir.File("keys.json");
+  WriteText(path, "{");
+  std::string tmp = dir.File("keys.json.tmp.999999999.0");
+  WriteText(tmp, "x");
+  EXPECT_FALSE(KeyStore::Open(path).ok());
+  EXPECT_TRUE(Exists(tmp));
 }
 
 TEST(KeyStoreTest, PoliciesAreSavedOnlyWhenSetAndLoadBack) {

@@ -3,6 +3,8 @@
 #include "fallbacksvc/state_store.h"
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "common/atomic_file.h"
 #include "tests/support/process.h"
@@ -45,6 +47,25 @@ TEST(StateStoreTest, MissingFileIsAFirstStart) {
   auto loaded = LoadStateFile(dir.File("none.json"));
   ASSERT_TRUE(loaded.ok()) << loaded.status();
   EXPECT_EQ(*loaded, StateFileContent{});
+}
+
+TEST(StateStoreTest, LoadRemovesTheTemporaryFilesOfInterruptedWrites) {
+  // A kill between writing the temporary file and renaming it leaves it behind; the next load removes
+  // it (the file itself is whole), and nothing else.
+  TempDir dir;
+  std::string path = dir.File("fallback-state.json");
+  ASSERT_TRUE(SaveStateFile(path, Sample()).ok());
+  pid_t dead = fork();
+  if (dead == 0) _exit(0);
+  ASSERT_GT(dead, 0);
+  waitpid(dead, nullptr, 0);
+  std::string stale = path + ".tmp." + std::to_string(dead) + ".7";
+  std::string other = dir.File("other.json.tmp." + std::to_string(dead) + ".7");
+  ::luna::testing::WriteAll(stale, "{\"format\": 1, \"sav");
+  ::luna::testing::WriteAll(other, "x");
+  ASSERT_TRUE(LoadStateFile(path).ok());
+  EXPECT_FALSE(FileExists(stale));
+  EXPECT_TRUE(FileExists(other));
 }
 
 struct CorruptCase {

@@ -157,6 +157,8 @@ TEST(UsageStoreTest, AWriteFailureAcknowledgesNothingAndTheStoreHealsItself) {
     EXPECT_EQ(o.status.code(), absl::StatusCode::kUnavailable);
     EXPECT_EQ(o.result.recorded, 0);
     EXPECT_FALSE(store->healthy());
+    EXPECT_EQ(store->problem().rfind("usage journal not writable (usage events are refused): cannot ", 0), 0u)
+        << store->problem();
     EXPECT_EQ(Total(*store).requests, 2);
     EXPECT_FALSE(store->ledger().Seen(DigestOf("f0")));
     std::this_thread::sleep_for(150ms);  // retries keep failing meanwhile
@@ -168,6 +170,7 @@ TEST(UsageStoreTest, AWriteFailureAcknowledgesNothingAndTheStoreHealsItself) {
       ASSERT_TRUE(cv.wait_for(lock, 5s, [&] { return !health.empty() && health.back(); }));
     }
     EXPECT_TRUE(store->healthy());
+    EXPECT_EQ(store->problem(), "");
   }
   EXPECT_EQ(health, (std::vector<bool>{true, false, true, false, true, false, true}));
   Outcome o = RecordSync(store.get(), Events("f", 4));
@@ -197,6 +200,25 @@ TEST(UsageStoreTest, SnapshotsReplaceOldJournalsAndRecoveryCombinesSnapshotAndJo
   EXPECT_EQ(Total(*store).requests, 35);
   EXPECT_EQ(store->ledger().ListEvents("", 0, 100).size(), 35u);
   EXPECT_EQ(RecordSync(store.get(), Events("b4-", 7)).result.duplicates, 7);
+}
+
+TEST(UsageStoreTest, AFailedSnapshotIsReportedUntilOneSucceedsAndRecordingGoesOn) {
+  // A snapshot that cannot be written (here: snapshot.bin is a directory, so the rename fails) is named
+  // by problem() while the store stays healthy and keeps recording; the next snapshot that works clears it.
+  TempDir dir;
+  auto store = OpenStore(Options(dir.path()));
+  ASSERT_TRUE(RecordSync(store.get(), Events("a", 3)).status.ok());
+  std::filesystem::create_directory(dir.File("snapshot.bin"));
+  EXPECT_FALSE(store->SnapshotNowForTesting().ok());
+  EXPECT_TRUE(store->healthy());
+  EXPECT_EQ(store->problem().rfind("snapshot not written (events are still recorded): ", 0), 0u) << store->problem();
+  ASSERT_TRUE(RecordSync(store.get(), Events("b", 3)).status.ok());
+  std::filesystem::remove(dir.File("snapshot.bin"));
+  ASSERT_TRUE(store->SnapshotNowForTesting().ok());
+  EXPECT_EQ(store->problem(), "");
+  store.reset();
+  store = OpenStore(Options(dir.path()));
+  EXPECT_EQ(Total(*store).requests, 6);
 }
 
 TEST(UsageStoreTest, BatchesAreAcknowledgedWhileASnapshotIsInProgress) {
