@@ -204,6 +204,12 @@ TEST_F(FallbackTest, AllTiersExhausted) {
     }
     return true;
   })) << Status().dump();
+  // fallbacksvc has them all cooling; wait until the gateway's own table (pushed a moment later) does.
+  const uint64_t version = Status()["table_version"].get<uint64_t>();
+  ASSERT_TRUE(Eventually([&] {
+    json h = json::parse(c_.Gateway("GET", "/health").body, nullptr, false);
+    return h.is_object() && h["services"]["fallbacksvc"].value("table_version", uint64_t{0}) >= version;
+  })) << c_.Gateway("GET", "/health").body;
   size_t before = UpstreamCalls().size();
   r = c_.Gateway("POST", "/v1/chat/completions", {{"authorization", "Bearer " + key_}},
                  R"({"model":"claude-opus","messages":[{"role":"user","content":"hi"}]})");
