@@ -167,6 +167,8 @@ class ChaosRun {
   void KillAndRestart(const std::string& process, std::mt19937_64& rng);
   json KeysSnapshot();
   bool WaitSpoolDrained();
+  // usagesvc's admin API for one call: the stub, with `ctx` given the admin key and a deadline.
+  std::unique_ptr<upb::UsageService::Stub> UsageAdmin(grpc::ClientContext* ctx);
   std::vector<upb::UsageEvent> Events(const std::string& key_id, bool* capped);
   bool Explained(const Outcome& o) const;
   void Violation(const std::string& what);
@@ -345,12 +347,16 @@ bool ChaosRun::WaitSpoolDrained() {
       60s);
 }
 
-std::vector<upb::UsageEvent> ChaosRun::Events(const std::string& key_id, bool* capped) {
-  auto stub = upb::UsageService::NewStub(
+std::unique_ptr<upb::UsageService::Stub> ChaosRun::UsageAdmin(grpc::ClientContext* ctx) {
+  ctx->AddMetadata("x-api-key", cluster_.admin_key());
+  ctx->set_deadline(std::chrono::system_clock::now() + 20s);
+  return upb::UsageService::NewStub(
       grpc::CreateChannel("127.0.0.1:" + std::to_string(cluster_.usage_port()), grpc::InsecureChannelCredentials()));
+}
+
+std::vector<upb::UsageEvent> ChaosRun::Events(const std::string& key_id, bool* capped) {
   grpc::ClientContext ctx;
-  ctx.AddMetadata("x-api-key", cluster_.admin_key());
-  ctx.set_deadline(std::chrono::system_clock::now() + 20s);
+  auto stub = UsageAdmin(&ctx);
   upb::ListEventsRequest req;
   req.set_key_id(key_id);
   req.set_limit(10000);
@@ -511,10 +517,8 @@ int ChaosRun::Run() {
   }
 
   // The ledger's totals equal its events, per key.
-  auto stub = upb::UsageService::NewStub(
-      grpc::CreateChannel("127.0.0.1:" + std::to_string(cluster_.usage_port()), grpc::InsecureChannelCredentials()));
   grpc::ClientContext ctx;
-  ctx.AddMetadata("x-api-key", cluster_.admin_key());
+  auto stub = UsageAdmin(&ctx);
   upb::QueryUsageRequest q;
   q.set_by_key(true);
   upb::QueryUsageResponse qr;
