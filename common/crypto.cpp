@@ -6,6 +6,7 @@
 #include <openssl/sha.h>
 
 #include <cstdlib>
+#include <memory>
 #include <vector>
 
 namespace luna {
@@ -30,8 +31,20 @@ std::vector<unsigned char> RandomBytes(size_t n) {
 }  // namespace
 
 std::string Sha256Hex(std::string_view data) {
+  // SHA256() looks the algorithm up in OpenSSL's provider tables on every call (locks included),
+  // which cost four times the hash itself for a key: the algorithm is fetched once, and each thread
+  // keeps one digest context. (The gateway hashes every presented key.)
+  static EVP_MD* const md_type = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  struct CtxDeleter {
+    void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
+  };
+  thread_local std::unique_ptr<EVP_MD_CTX, CtxDeleter> ctx(EVP_MD_CTX_new());
   unsigned char md[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), md);
+  unsigned int len = 0;
+  if (md_type == nullptr || ctx == nullptr || EVP_DigestInit_ex2(ctx.get(), md_type, nullptr) != 1 ||
+      EVP_DigestUpdate(ctx.get(), data.data(), data.size()) != 1 || EVP_DigestFinal_ex(ctx.get(), md, &len) != 1) {
+    std::abort();  // as RandomBytes: OpenSSL without SHA-256 is not a state to run in
+  }
   return ToHex(md, sizeof md);
 }
 

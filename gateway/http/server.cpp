@@ -85,29 +85,51 @@ struct Session {
   // The deadline of the read in progress (idle wait, headers, body). Beast's own stream timeout
   // closes the socket when it passes; this one only cancels the read, so a slow client can still be
   // answered 408. Touched only on the connection's own thread.
+  //
+  // The timer is re-armed lazily: a request moves the deadline three times (headers, body, idle), and
+  // cancelling and re-queueing a timer wait each time cost more than the rest of a small request's
+  // bookkeeping. Instead `deadline_at` moves, and the timer is only re-armed when the new deadline is
+  // earlier than its expiry; when it fires early it waits again until `deadline_at`.
   asio::steady_timer deadline;
-  uint64_t deadline_generation = 0;
+  std::chrono::steady_clock::time_point deadline_at = std::chrono::steady_clock::time_point::max();
+  bool timer_waiting = false;
   bool timed_out = false;
-  bool busy = false;  // guarded by the server's sessions mutex
+  std::atomic<bool> busy{false};  // read by Shutdown from another thread
 };
 
-// Starts `d` for the next read on `s`: when it passes, that read completes with operation_aborted and
-// s->timed_out is set.
-void ArmDeadline(const std::shared_ptr<Session>& s, std::chrono::seconds d) {
-  s->stream.expires_never();  // (a write's timeout must not linger over the read)
-  s->timed_out = false;
-  uint64_t generation = ++s->deadline_generation;
-  s->deadline.expires_after(d);
-  s->deadline.async_wait([s, generation](beast::error_code ec) {
-    if (ec || generation != s->deadline_generation) return;
+void WaitDeadline(const std::shared_ptr<Session>& s, std::chrono::steady_clock::time_point at) {
+  s->deadline.expires_at(at);
+  s->timer_waiting = true;
+  s->deadline.async_wait([s](beast::error_code ec) {
+    if (ec) return;  // re-armed (a new wait is queued) or cancelled at the session's end
+    s->timer_waiting = false;
+    if (s->deadline_at == std::chrono::steady_clock::time_point::max()) return;  // disarmed
+    if (std::chrono::steady_clock::now() < s->deadline_at) {
+      WaitDeadline(s, s->deadline_at);  // the deadline moved on since the timer was armed
+      return;
+    }
     s->timed_out = true;
     beast::error_code ignored;
     s->stream.socket().cancel(ignored);
   });
 }
 
+// Starts `d` for the next read on `s`: when it passes, that read completes with operation_aborted and
+// s->timed_out is set.
+void ArmDeadline(const std::shared_ptr<Session>& s, std::chrono::seconds d) {
+  s->stream.expires_never();  // (a write's timeout must not linger over the read)
+  s->timed_out = false;
+  s->deadline_at = std::chrono::steady_clock::now() + d;
+  if (!s->timer_waiting || s->deadline.expiry() > s->deadline_at) WaitDeadline(s, s->deadline_at);
+}
+
 void DisarmDeadline(const std::shared_ptr<Session>& s) {
-  ++s->deadline_generation;
+  s->deadline_at = std::chrono::steady_clock::time_point::max();
+}
+
+// At the session's end: the pending wait goes now, and with it its hold on the session.
+void StopDeadline(const std::shared_ptr<Session>& s) {
+  DisarmDeadline(s);
   s->deadline.cancel();
 }
 
@@ -130,10 +152,7 @@ struct HttpServer::Impl {
 
   Awaitable<void> Accept();
   Awaitable<void> Serve(std::shared_ptr<Session> s);
-  void SetBusy(const std::shared_ptr<Session>& s, bool busy) {
-    std::lock_guard lock(sessions_mu);
-    s->busy = busy;
-  }
+  static void SetBusy(const std::shared_ptr<Session>& s, bool busy) { s->busy.store(busy); }
 };
 
 Awaitable<void> HttpServer::Impl::Accept() {
@@ -271,7 +290,7 @@ Awaitable<void> HttpServer::Impl::Serve(std::shared_ptr<Session> s) {
     if (buffer.size() == 0 && buffer.capacity() > kIdleBufferBytes) buffer.shrink_to_fit();
     if (!keep) break;
   }
-  DisarmDeadline(s);
+  StopDeadline(s);
   beast::error_code ignored;
   stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
   stream.socket().close(ignored);
