@@ -299,6 +299,9 @@ absl::StatusOr<KeyStore::Contents> KeyStore::Parse(std::string_view text, const 
     root = Json::parse(text.begin(), text.end());
   } catch (const Json::parse_error& e) {
     return SyntaxError(path, text, e);
+  } catch (const Json::exception& e) {
+    // A number too large for any type (found by fuzzing: it ended the process).
+    return absl::InvalidArgumentError(absl::StrCat("cannot load keys file \"", path, "\": not readable JSON: ", e.what()));
   }
   if (!root.is_object()) return TypeError(path, "top level", "an object", root);
   if (root.contains("format")) return ParseOwn(root, path);

@@ -390,8 +390,9 @@ absl::StatusOr<FallbackConfig> ParseFallbackConfig(std::string_view text, const 
   json root;
   try {
     root = json::parse(text);
-  } catch (const json::parse_error& e) {
-    // nlohmann's message says where (byte offset, line and column).
+  } catch (const json::exception& e) {
+    // parse_error (nlohmann's message says where: byte offset, line and column), and out_of_range
+    // for a number too large for any type.
     return absl::InvalidArgumentError(where + "not valid JSON: " + e.what());
   }
   if (!root.is_object()) return absl::InvalidArgumentError(where + "must be a JSON object");

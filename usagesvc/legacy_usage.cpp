@@ -91,7 +91,8 @@ absl::StatusOr<LegacyKeyUsage> ParseLegacyUsage(std::string_view json_text, cons
   Json root;
   try {
     root = Json::parse(json_text.begin(), json_text.end());
-  } catch (const Json::parse_error& e) {
+  } catch (const Json::exception& e) {
+    // parse_error, and out_of_range for a number too large for any type
     return absl::InvalidArgumentError(absl::StrCat("not JSON: ", e.what()));
   }
   if (!root.is_object()) return Bad("usage", absl::StrCat("expected an object, got ", root.type_name()));

@@ -73,6 +73,10 @@ absl::StatusOr<std::shared_ptr<const GatewayConfig>> LoadGatewayConfigFromEnv() 
   c->usage_spool_file = EnvString("USAGE_SPOOL_FILE", c->usage_spool_file);
   // "{hostname}" lets replicas sharing one spool volume (compose --scale) keep a file each.
   if (auto at = c->usage_spool_file.find("{hostname}"); at != std::string::npos) {
+    if (c->usage_spool_file.find("{hostname}", at + 1) != std::string::npos) {
+      // (found by fuzzing: only the first was replaced, and the spool's siblings are matched by one)
+      return absl::InvalidArgumentError("USAGE_SPOOL_FILE: \"{hostname}\" may appear only once");
+    }
     c->usage_spool_pattern = c->usage_spool_file;
     char host[256] = {};
     if (gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0') std::snprintf(host, sizeof(host), "gateway");

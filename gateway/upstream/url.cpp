@@ -10,6 +10,39 @@ std::string Url::HostHeader() const {
   return default_port ? h : h + ":" + std::to_string(port);
 }
 
+namespace {
+
+// A host name (letters, digits, '.', '-', '_') or, in brackets, an IPv6 address (hex digits, ':' and
+// '.', with an optional %zone). Anything else would not read back from the Host header it makes
+// (found by fuzzing: "https://[[x]:1" took "[x" for a host).
+bool ValidHost(std::string_view host, bool bracketed) {
+  auto name_char = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-' ||
+           c == '_';
+  };
+  if (!bracketed) {
+    for (char c : host) {
+      if (!name_char(c)) return false;
+    }
+    return true;
+  }
+  std::string_view addr = host.substr(0, host.find('%'));
+  if (addr.find(':') == std::string_view::npos) return false;
+  for (char c : addr) {
+    bool hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+    if (!hex && c != ':' && c != '.') return false;
+  }
+  if (addr.size() == host.size()) return true;
+  std::string_view zone = host.substr(addr.size() + 1);
+  if (zone.empty()) return false;
+  for (char c : zone) {
+    if (!name_char(c)) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 absl::StatusOr<Url> ParseUrl(const std::string& text) {
   Url u;
   std::string rest;
@@ -44,6 +77,7 @@ absl::StatusOr<Url> ParseUrl(const std::string& text) {
     if (colon != std::string::npos) port_text = authority.substr(colon + 1);
   }
   if (u.host.empty()) return absl::InvalidArgumentError("no host in \"" + text + "\"");
+  if (!ValidHost(u.host, authority.front() == '[')) return absl::InvalidArgumentError("bad host in \"" + text + "\"");
   if (port_text.empty()) {
     u.port = u.tls ? 443 : 80;
   } else {

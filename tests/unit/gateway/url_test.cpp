@@ -29,7 +29,10 @@ TEST(UrlTest, ParsesSchemesPortsAndPaths) {
 // Bad URLs are refused with a reason.
 TEST(UrlTest, RejectsBadUrls) {
   for (const char* bad : {"", "ftp://x", "http://", "http://:80", "http://h:0", "http://h:99999", "http://h:abc",
-                          "http://user:pw@h", "localhost:8080"}) {
+                          "http://user:pw@h", "localhost:8080",
+                          // hosts that would not read back from their Host header (found by fuzzing)
+                          "https://[[on+]:421/a/b", "http://[x]:1", "http://[::1%]", "http://a[b", "http://a b",
+                          "http://h+x:80"}) {
     EXPECT_FALSE(ParseUrl(bad).ok()) << bad;
   }
 }
