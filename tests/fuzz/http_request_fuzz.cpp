@@ -38,10 +38,30 @@ void CheckCredential(const Request& req) {
   if (key.empty()) return;
   if (IsBlank(key.front()) || IsBlank(key.back())) Fail("credential not trimmed", key);
   bool found = false;
-  for (const auto& f : req) {
-    if (beast::iequals(f.name_string(), "x-api-key") || f.name() == http::field::authorization) {
-      if (std::string_view(f.value().data(), f.value().size()).find(key) != std::string_view::npos) found = true;
+  bool unusable = false;  // a value that, trimmed (and after "Bearer "), has a byte outside '!'..'~'
+  auto has_unusable_byte = [](std::string_view v) {
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+    for (char c : v) {
+      if (c < '!' || c > '~') return true;
     }
+    return false;
+  };
+  for (const auto& f : req) {
+    std::string_view value(f.value().data(), f.value().size());
+    if (beast::iequals(f.name_string(), "x-api-key")) {
+      unusable |= has_unusable_byte(value);
+    } else if (f.name() == http::field::authorization) {
+      unusable |= value.size() > 7 && has_unusable_byte(value.substr(7));
+    } else {
+      continue;
+    }
+    if (value.find(key) != std::string_view::npos) found = true;
+  }
+  // A credential that cannot be a key is given as the marker no key equals (a 401), never as bytes.
+  if (key == kUnusableCredential && !found) {
+    if (!unusable) Fail("usable credential called unusable", key);
+    return;
   }
   if (!found) Fail("credential from nowhere", key);
 }
