@@ -4,7 +4,7 @@
 # Targets: convert sse http_request http_server config legacy_import (default: all).
 # Each starts from its seeds in tests/fuzz/corpus/<target> plus what earlier runs found
 # (<build>/corpus/<target>); a crash or broken invariant is saved as <build>/artifacts/<target>-*
-# and the script exits non-zero. Replay one with: <build>/<target>_fuzz <that file>.
+# and the script exits non-zero. Replay one with: <build>/tests/fuzz/<target>_fuzz <that file>.
 # Environment: LUNA_FUZZ_BUILD_DIR (default build-fuzz); LUNA_FUZZ_NO_INSTALL=1 installs nothing and
 # exits 77 (ctest's "skipped") when clang-14 or libFuzzer is missing.
 set -euo pipefail
@@ -53,7 +53,7 @@ for t in "${targets[@]}"; do
   # check takes for a leak: its leaks are left to the sanitizer test suite.
   extra=()
   [[ "$t" == http_server ]] && extra+=(-detect_leaks=0)
-  if ! (cd "$out" && "./${t}_fuzz" -max_total_time="$seconds" -timeout=30 -rss_limit_mb=2048 -max_len=8192 \
+  if ! (cd "$out" && "./tests/fuzz/${t}_fuzz" -max_total_time="$seconds" -timeout=30 -rss_limit_mb=2048 -max_len=8192 \
       -print_final_stats=1 -artifact_prefix="$out/artifacts/$t-" "${extra[@]}" \
       "corpus/$t" "$root/tests/fuzz/corpus/$t" >"$out/$t.log" 2>&1); then
     failed+=("$t")

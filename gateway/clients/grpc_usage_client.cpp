@@ -230,7 +230,7 @@ void UsageShipper::AdoptOrphans() {
     }
     spdlog::info("adopted usage spool {} of a gateway that is gone: {} events to deliver", path,
                  (*spool)->pending().size());
-    adopted_.push_back(std::make_unique<Adopted>(std::move(*lock), std::move(*spool)));
+    adopted_.push_back(std::unique_ptr<Adopted>(new Adopted{std::move(*lock), std::move(*spool), {}}));
   }
 }
 
