@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds everything (tests included) and runs the whole test suite.
-# LUNA_TEST_FUZZ=1 adds the fuzz_short test (each libFuzzer target for 15 s, built with clang).
-# LUNA_TEST_SANITIZERS=1 then builds it all again with AddressSanitizer + UndefinedBehaviorSanitizer
-# (LUNA_SANITIZE=ON, in its own build directory) and runs the whole suite once more, failing on any
-# sanitizer report of a test or of a service a test started. Both are off by default until the whole
-# suite is known to pass under them within CI's time (issue #9). Arguments go to both ctest runs.
+# Installs what is missing, builds everything (tests included) and runs the whole test suite, in
+# three parts (each on by default; CI runs all three):
+#  1. the suite from a RelWithDebInfo build (build-test/);
+#  2. fuzz_short within it: each libFuzzer target for 15 s, built with clang into build-test/fuzz
+#     (LUNA_TEST_FUZZ=0 leaves it out);
+#  3. the whole suite again from an AddressSanitizer + UndefinedBehaviorSanitizer build
+#     (LUNA_SANITIZE=ON, build-test-asan/), failing on any sanitizer report of a test or of a service a
+#     test started (LUNA_TEST_SANITIZERS=0 leaves it out).
+# Arguments go to both ctest runs (e.g. -L unit, -R Legacy).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -12,11 +15,12 @@ cd "$root"
 "$root/deploy/install-deps.sh"
 build_dir="${LUNA_TEST_BUILD_DIR:-$root/build-test}"
 "$root/deploy/build.sh" "$build_dir" RelWithDebInfo -DLUNA_BUILD_TESTS=ON \
-  -DLUNA_FUZZ_SHORT="$([[ "${LUNA_TEST_FUZZ:-0}" == "1" ]] && echo ON || echo OFF)"
+  -DLUNA_FUZZ_SHORT="$([[ "${LUNA_TEST_FUZZ:-1}" == "1" ]] && echo ON || echo OFF)"
 (cd "$build_dir" && ctest --output-on-failure -j "${LUNA_TEST_JOBS:-2}" --timeout 300 "$@")
+echo "test: build and suite passed after $((SECONDS / 60)) min $((SECONDS % 60)) s"
 
-if [[ "${LUNA_TEST_SANITIZERS:-0}" != "1" ]]; then
-  echo "test: sanitizer pass not run (LUNA_TEST_SANITIZERS=1 runs it)"
+if [[ "${LUNA_TEST_SANITIZERS:-1}" != "1" ]]; then
+  echo "test: sanitizer pass left out (LUNA_TEST_SANITIZERS=0)"
   exit 0
 fi
 asan_dir="${LUNA_TEST_ASAN_BUILD_DIR:-$root/build-test-asan}"
@@ -26,4 +30,5 @@ source "$root/deploy/sanitizer-env.sh" "$asan_dir/sanitizer-reports"
 status=0
 (cd "$asan_dir" && ctest --output-on-failure -j "${LUNA_TEST_JOBS:-2}" --timeout 600 "$@") || status=$?
 luna_sanitizer_reports || status=1
+echo "test: sanitizer pass $([[ $status -eq 0 ]] && echo passed || echo FAILED); $((SECONDS / 60)) min $((SECONDS % 60)) s in all"
 exit "$status"
