@@ -12,7 +12,7 @@
 namespace luna {
 namespace {
 
-std::string ToHex(const unsigned char* p, size_t n) {
+std::string HexOf(const unsigned char* p, size_t n) {
   static const char* kDigits = "0123456789abcdef";
   std::string out(n * 2, '0');
   for (size_t i = 0; i < n; ++i) {
@@ -30,7 +30,7 @@ std::vector<unsigned char> RandomBytes(size_t n) {
 
 }  // namespace
 
-std::string Sha256Hex(std::string_view data) {
+Sha256Digest Sha256(std::string_view data) {
   // SHA256() looks the algorithm up in OpenSSL's provider tables on every call (locks included),
   // which cost four times the hash itself for a key: the algorithm is fetched once, and each thread
   // keeps one digest context. (The gateway hashes every presented key.)
@@ -39,18 +39,41 @@ std::string Sha256Hex(std::string_view data) {
     void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
   };
   thread_local std::unique_ptr<EVP_MD_CTX, CtxDeleter> ctx(EVP_MD_CTX_new());
-  unsigned char md[SHA256_DIGEST_LENGTH];
+  Sha256Digest md{};
   unsigned int len = 0;
   if (md_type == nullptr || ctx == nullptr || EVP_DigestInit_ex2(ctx.get(), md_type, nullptr) != 1 ||
-      EVP_DigestUpdate(ctx.get(), data.data(), data.size()) != 1 || EVP_DigestFinal_ex(ctx.get(), md, &len) != 1) {
+      EVP_DigestUpdate(ctx.get(), data.data(), data.size()) != 1 ||
+      EVP_DigestFinal_ex(ctx.get(), md.data(), &len) != 1 || len != md.size()) {
     std::abort();  // as RandomBytes: OpenSSL without SHA-256 is not a state to run in
   }
-  return ToHex(md, sizeof md);
+  return md;
+}
+
+std::string Sha256Hex(std::string_view data) { return ToHex(Sha256(data)); }
+
+std::string ToHex(const Sha256Digest& digest) { return HexOf(digest.data(), digest.size()); }
+
+std::optional<Sha256Digest> Sha256FromHex(std::string_view hex) {
+  if (hex.size() != 64) return std::nullopt;
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  Sha256Digest d{};
+  for (size_t i = 0; i < d.size(); ++i) {
+    int hi = nibble(hex[2 * i]);
+    int lo = nibble(hex[2 * i + 1]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    d[i] = static_cast<unsigned char>(hi << 4 | lo);
+  }
+  return d;
 }
 
 std::string RandomHex(size_t n) {
   auto b = RandomBytes(n);
-  return ToHex(b.data(), b.size());
+  return HexOf(b.data(), b.size());
 }
 
 std::string RandomBase64Url(size_t n) {

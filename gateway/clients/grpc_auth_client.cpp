@@ -20,6 +20,14 @@ KeyEntry ToEntry(const authpb::KeyRecord& r) {
   return e;
 }
 
+// The record's key hash (hex, as authsvc stores it) in binary; a record without a valid one matches
+// no key, so it is left out, with a warning.
+std::optional<Sha256Digest> DigestOf(const authpb::KeyRecord& r) {
+  auto d = Sha256FromHex(r.hash());
+  if (!d) spdlog::warn("authsvc sent key {} without a valid SHA-256 hash: left out", r.id());
+  return d;
+}
+
 }  // namespace
 
 GrpcAuthClient::GrpcAuthClient(const std::string& target, const GrpcSecurity& security, KeyTable* table)
@@ -66,9 +74,11 @@ grpc::Status GrpcAuthClient::RunWatch(grpc::ClientContext& ctx, bool* delivered)
   while (reader->Read(&ev)) {
     switch (ev.type()) {
       case authpb::KeyEvent::SNAPSHOT: {
-        std::unordered_map<std::string, KeyEntry> all;
+        KeyTable::Snapshot all;
         all.reserve(static_cast<size_t>(ev.keys_size()));
-        for (const auto& k : ev.keys()) all.emplace(k.hash(), ToEntry(k));
+        for (const auto& k : ev.keys()) {
+          if (auto d = DigestOf(k)) all.emplace_back(*d, ToEntry(k));
+        }
         size_t n = all.size();
         table_->ReplaceAll(std::move(all));
         synced_.store(true, std::memory_order_release);
@@ -78,10 +88,14 @@ grpc::Status GrpcAuthClient::RunWatch(grpc::ClientContext& ctx, bool* delivered)
         break;
       }
       case authpb::KeyEvent::UPSERT:
-        for (const auto& k : ev.keys()) table_->Upsert(k.hash(), ToEntry(k));
+        for (const auto& k : ev.keys()) {
+          if (auto d = DigestOf(k)) table_->Upsert(*d, ToEntry(k));
+        }
         break;
       case authpb::KeyEvent::DELETE:
-        for (const auto& k : ev.keys()) table_->Erase(k.hash());
+        for (const auto& k : ev.keys()) {
+          if (auto d = DigestOf(k)) table_->Erase(*d);
+        }
         break;
       default:
         break;
@@ -103,7 +117,7 @@ void GrpcAuthClient::HealthLoop() {
   } while (SleepUnlessStopped(std::chrono::milliseconds(1000)));
 }
 
-void GrpcAuthClient::ValidateKey(const std::string& key, const std::string& hash,
+void GrpcAuthClient::ValidateKey(const std::string& key, const Sha256Digest& digest,
                                  std::function<void(ValidateOutcome)> done) {
   struct Call {
     grpc::ClientContext ctx;
@@ -114,16 +128,17 @@ void GrpcAuthClient::ValidateKey(const std::string& key, const std::string& hash
   call->req.set_key(key);
   call->ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
   stub_->async()->ValidateKey(
-      &call->ctx, &call->req, &call->resp, [this, call, hash, done = std::move(done)](grpc::Status st) {
+      &call->ctx, &call->req, &call->resp, [this, call, digest, done = std::move(done)](grpc::Status st) {
         ValidateOutcome out;
         if (!st.ok()) {
           out.kind = ValidateOutcome::Kind::kUnavailable;
           out.error = st.error_message();
         } else if (call->resp.found()) {
           out.kind = ValidateOutcome::Kind::kFound;
-          table_->Upsert(hash, ToEntry(call->resp.key()));
+          table_->Upsert(digest, ToEntry(call->resp.key()));
           // The table's copy: it carries the key's limiter.
-          out.entry = table_->Find(hash).value_or(ToEntry(call->resp.key()));
+          out.entry = table_->Find(digest);
+          if (!out.entry) out.entry = std::make_shared<const KeyEntry>(ToEntry(call->resp.key()));
         } else {
           out.kind = ValidateOutcome::Kind::kNotFound;
         }

@@ -26,7 +26,7 @@ namespace luna::gateway {
 struct ValidateOutcome {
   enum class Kind { kFound, kNotFound, kUnavailable };
   Kind kind = Kind::kUnavailable;
-  KeyEntry entry;      // set for kFound
+  std::shared_ptr<const KeyEntry> entry;  // set for kFound
   std::string error;   // set for kUnavailable
 };
 
@@ -46,7 +46,7 @@ class GrpcAuthClient {
   bool serving() const { return serving_.load(std::memory_order_acquire); }
 
   // One ValidateKey call (deadline 2 s). A found key is also added to the table.
-  void ValidateKey(const std::string& key, const std::string& hash, std::function<void(ValidateOutcome)> done);
+  void ValidateKey(const std::string& key, const Sha256Digest& digest, std::function<void(ValidateOutcome)> done);
 
   // For admin RPCs (see grpc_call.h): authsvc's async stub interface.
   luna::auth::v1::AuthService::Stub::async_interface* async() { return stub_->async(); }

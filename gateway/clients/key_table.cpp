@@ -15,42 +15,48 @@ void KeyTable::AttachLimiter(KeyEntry& entry, const KeyEntry* old) {
   }
 }
 
-void KeyTable::ReplaceAll(std::unordered_map<std::string, KeyEntry> entries) {
+void KeyTable::ReplaceAll(Snapshot entries) {
+  Map fresh;
+  fresh.reserve(entries.size());
+  {
+    // The limiters' state (buckets, pending spend) survives a new snapshot. Readers go on meanwhile.
+    std::shared_lock lock(mu_);
+    for (auto& [digest, entry] : entries) {
+      auto it = keys_.find(digest);
+      AttachLimiter(entry, it == keys_.end() ? nullptr : it->second.get());
+      fresh.insert_or_assign(digest, std::make_shared<const KeyEntry>(std::move(entry)));
+    }
+  }
   {
     std::unique_lock lock(mu_);
-    // The limiters' state (buckets, pending spend) survives a new snapshot.
-    for (auto& [hash, entry] : entries) {
-      auto it = keys_.find(hash);
-      AttachLimiter(entry, it == keys_.end() ? nullptr : &it->second);
-    }
-    keys_.swap(entries);
+    keys_.swap(fresh);
   }
   // A key that now exists must not stay negatively cached.
   std::lock_guard lock(neg_mu_);
   negative_.clear();
-  // `entries` (the old table) is destroyed here, outside the lock.
+  // `fresh` (the old table) is destroyed here, outside the table's lock.
 }
 
-void KeyTable::Upsert(const std::string& hash, KeyEntry entry) {
+void KeyTable::Upsert(const Sha256Digest& digest, KeyEntry entry) {
   {
     std::unique_lock lock(mu_);
-    auto it = keys_.find(hash);
-    AttachLimiter(entry, it == keys_.end() ? nullptr : &it->second);
-    keys_[hash] = std::move(entry);
+    auto it = keys_.find(digest);
+    AttachLimiter(entry, it == keys_.end() ? nullptr : it->second.get());
+    keys_.insert_or_assign(digest, std::make_shared<const KeyEntry>(std::move(entry)));
   }
   std::lock_guard lock(neg_mu_);
-  negative_.erase(hash);
+  negative_.erase(digest);
 }
 
-void KeyTable::Erase(const std::string& hash) {
+void KeyTable::Erase(const Sha256Digest& digest) {
   std::unique_lock lock(mu_);
-  keys_.erase(hash);
+  keys_.erase(digest);
 }
 
-std::optional<KeyEntry> KeyTable::Find(const std::string& hash) const {
+std::shared_ptr<const KeyEntry> KeyTable::Find(const Sha256Digest& digest) const {
   std::shared_lock lock(mu_);
-  auto it = keys_.find(hash);
-  if (it == keys_.end()) return std::nullopt;
+  auto it = keys_.find(digest);
+  if (it == keys_.end()) return nullptr;
   return it->second;
 }
 
@@ -59,20 +65,20 @@ size_t KeyTable::size() const {
   return keys_.size();
 }
 
-void KeyTable::AddNegative(const std::string& hash, Clock::time_point until) {
+void KeyTable::AddNegative(const Sha256Digest& digest, Clock::time_point until) {
   std::lock_guard lock(neg_mu_);
   if (negative_.size() >= kMaxNegative) {
     // Bounded memory under a flood of random keys: drop what expired, or everything if nothing did.
     auto now = Clock::now();
-    std::erase_if(negative_, [&](const auto& kv) { return kv.second <= now; });
+    absl::erase_if(negative_, [&](const auto& kv) { return kv.second <= now; });
     if (negative_.size() >= kMaxNegative) negative_.clear();
   }
-  negative_[hash] = until;
+  negative_[digest] = until;
 }
 
-bool KeyTable::IsNegative(const std::string& hash, Clock::time_point now) const {
+bool KeyTable::IsNegative(const Sha256Digest& digest, Clock::time_point now) const {
   std::lock_guard lock(neg_mu_);
-  auto it = negative_.find(hash);
+  auto it = negative_.find(digest);
   return it != negative_.end() && it->second > now;
 }
 

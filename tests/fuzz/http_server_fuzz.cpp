@@ -185,8 +185,8 @@ struct Gateway {
     cfg->upstream_timeout_s = 10;
     cfg->shutdown_grace_s = 1;
     cfg->access_log = false;
-    keys.Upsert(luna::Sha256Hex(kClientKey), KeyEntry{"key_fuzzclient", "fuzz", true});
-    keys.Upsert(luna::Sha256Hex(kDisabledKey), KeyEntry{"key_fuzzdisabled", "off", false});
+    keys.Upsert(luna::Sha256(kClientKey), KeyEntry{"key_fuzzclient", "fuzz", true});
+    keys.Upsert(luna::Sha256(kDisabledKey), KeyEntry{"key_fuzzdisabled", "off", false});
     auth = std::make_unique<GrpcAuthClient>(cfg->authsvc_addr, luna::GrpcSecurity::Plaintext(), &keys);
     relay = std::make_unique<UpstreamClient>(cfg);
     auto url = ParseUrl(cfg->upstream_url);
