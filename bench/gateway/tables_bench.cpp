@@ -1,6 +1,7 @@
 // The gateway's per-request table work, at the sizes operators reach: a key lookup (hash the presented
 // key, find it in the table authsvc streams) with 10 to 1,000,000 keys, and route choice with a chain of
-// 3 and of 100 tiers. Each family's smallest size is its baseline; the ratios are printed at the end.
+// 3 and of 100 tiers (the plan compiled for the model, as requests use it, and one computed afresh).
+// Each family's smallest size is its baseline; the ratios are printed at the end.
 //
 //   build-bench/bench/gateway_tables_bench
 #include <benchmark/benchmark.h>
@@ -55,15 +56,15 @@ KeyFixture& Keys(int64_t n) {
   if (f) return *f;
   f = std::make_unique<KeyFixture>();
   // The hashes arrive in the WatchKeys snapshot; building the table from them is the load.
-  std::vector<std::string> hashes;
-  hashes.reserve(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) hashes.push_back(Sha256Hex(KeyText(i)));
+  std::vector<Sha256Digest> digests;
+  digests.reserve(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) digests.push_back(Sha256(KeyText(i)));
   size_t before = mallinfo2().uordblks;
   auto t0 = std::chrono::steady_clock::now();
-  std::unordered_map<std::string, KeyEntry> entries;
+  KeyTable::Snapshot entries;
   entries.reserve(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) {
-    entries.emplace(hashes[static_cast<size_t>(i)], KeyEntry{Cat("key_", i), Cat("agent-", i), true});
+    entries.emplace_back(digests[static_cast<size_t>(i)], KeyEntry{Cat("key_", i), Cat("agent-", i), true});
   }
   f->table.ReplaceAll(std::move(entries));
   f->load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
@@ -77,7 +78,7 @@ void BM_KeyLookup(benchmark::State& state) {
   KeyFixture& f = Keys(n);
   int64_t i = 0;
   for (auto _ : state) {
-    auto hit = f.table.Find(Sha256Hex(KeyText(i)));
+    auto hit = f.table.Find(Sha256(KeyText(i)));
     benchmark::DoNotOptimize(hit);
     i = (i * 7919 + 13) % n;
   }
@@ -107,6 +108,20 @@ std::shared_ptr<const CompiledRoutes> Chain(int tiers, UpstreamTarget* def) {
   return CompileRoutes(t, *def, &warnings);
 }
 
+// What the request path does: the plan compiled for the model when the table arrived.
+void BM_ChooseRoute(benchmark::State& state) {
+  UpstreamTarget def;
+  auto routes = Chain(static_cast<int>(state.range(0)), &def);
+  RoutePlan scratch;
+  for (auto _ : state) {
+    const RoutePlan* plan = ChooseRoute(routes.get(), def, "m0", [] { return RequestNeeds{}; }, 0, &scratch);
+    benchmark::DoNotOptimize(plan);
+  }
+}
+BENCHMARK(BM_ChooseRoute)->Arg(3)->Arg(100);
+
+// A plan computed for the request: what happens when a cooldown has just ended, or when what the
+// request needs can change the plan. It walks the chain.
 void BM_PlanRoute(benchmark::State& state) {
   UpstreamTarget def;
   auto routes = Chain(static_cast<int>(state.range(0)), &def);
@@ -140,6 +155,8 @@ class RatioReporter : public benchmark::ConsoleReporter {
     ratio("BM_KeyLookup/1000", "BM_KeyLookup/10");
     ratio("BM_KeyLookup/100000", "BM_KeyLookup/10");
     ratio("BM_KeyLookup/1000000", "BM_KeyLookup/10");
+    ratio("BM_ChooseRoute/3", "BM_ChooseRoute/3");
+    ratio("BM_ChooseRoute/100", "BM_ChooseRoute/3");
     ratio("BM_PlanRoute/3", "BM_PlanRoute/3");
     ratio("BM_PlanRoute/100", "BM_PlanRoute/3");
   }

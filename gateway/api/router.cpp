@@ -352,19 +352,19 @@ Awaitable<bool> Router::HandleClientApi(Request& req, beast::tcp_stream& stream,
                                   "Authentication service unavailable; try again shortly", true,
                                   OneHeader("retry-after", "1"));
   }
-  std::string hash = Sha256Hex(key);
-  auto entry = deps_.keys->Find(hash);
+  const Sha256Digest digest = Sha256(key);
+  auto entry = deps_.keys->Find(digest);
   if (!entry) {
     auto now = KeyTable::Clock::now();
-    if (deps_.keys->IsNegative(hash, now)) co_return co_await WriteError(stream, req, out, 401, "Invalid API key");
+    if (deps_.keys->IsNegative(digest, now)) co_return co_await WriteError(stream, req, out, 401, "Invalid API key");
     auto res = co_await AwaitCallback<ValidateOutcome>(
-        [&](std::function<void(ValidateOutcome)> done) { deps_.auth->ValidateKey(key, hash, done); });
+        [&](std::function<void(ValidateOutcome)> done) { deps_.auth->ValidateKey(key, digest, done); });
     switch (res.kind) {
       case ValidateOutcome::Kind::kFound:
         entry = res.entry;
         break;
       case ValidateOutcome::Kind::kNotFound:
-        deps_.keys->AddNegative(hash, KeyTable::Clock::now() + std::chrono::milliseconds(cfg.negative_cache_ms));
+        deps_.keys->AddNegative(digest, KeyTable::Clock::now() + std::chrono::milliseconds(cfg.negative_cache_ms));
         co_return co_await WriteError(stream, req, out, 401, "Invalid API key");
       case ValidateOutcome::Kind::kUnavailable:
         out.note = "authsvc unavailable: " + res.error;
@@ -502,19 +502,23 @@ Awaitable<bool> Router::HandleModelCall(Request& req, beast::tcp_stream& stream,
 
   // --- route: the targets to try, in order, from the table fallbacksvc pushed ---
   std::shared_ptr<const CompiledRoutes> routes = deps_.fallback != nullptr ? deps_.fallback->routes() : nullptr;
-  std::optional<RequestNeeds> needs;
-  if (routes && routes->enabled && routes->any_caps) needs = ReadRequestNeeds(api, call.body);
-  RoutePlan plan = PlanRoute(routes.get(), default_target_, call.model, needs ? &*needs : nullptr, now_ms);
+  RoutePlan plan_scratch;
+  const RoutePlan* chosen = ChooseRoute(
+      routes.get(), default_target_, call.model, [&] { return ReadRequestNeeds(api, call.body); }, now_ms,
+      &plan_scratch);
   if (out.policy && !out.policy->models.empty()) {
     // Fallback never takes a key to a model it may not use.
-    std::erase_if(plan.targets, [&](const UpstreamTarget* t) {
+    if (chosen != &plan_scratch) plan_scratch = *chosen;
+    chosen = &plan_scratch;
+    std::erase_if(plan_scratch.targets, [&](const UpstreamTarget* t) {
       const std::string& m = t->model.empty() ? call.model : t->model;
       if (ModelAllowed(out.policy->models, m)) return false;
       std::string why = t->tier.empty() ? std::string("upstream") : "tier " + t->tier;
-      plan.skipped.push_back(why.append(": model ").append(m).append(" not allowed for this key"));
+      plan_scratch.skipped.push_back(why.append(": model ").append(m).append(" not allowed for this key"));
       return true;
     });
   }
+  const RoutePlan& plan = *chosen;
 
   // One usage event per client request, for the attempt that answered it.
   auto make_event = [&](const UpstreamTarget& target, int status, bool partial, int64_t upstream_us,

@@ -6,6 +6,7 @@
 #include <cctype>
 #include <charconv>
 #include <cstring>
+#include <limits>
 
 #include "gateway/convert/json_scan.h"
 
@@ -100,6 +101,44 @@ void FinishCompiling(CompiledRoutes* routes) {
     tier.target_id = it->second;
   }
   routes->target_ids = static_cast<int>(routes->target_id_of.size());
+  // Each model's plan, ready for the request path (see RoutePlanEntry::ready). PlanRoute with `now` 0
+  // treats every cooldown as running, which is what it sees until the first of them ends.
+  static const UpstreamTarget kUnused;  // a model with a plan of its own never goes to the default target
+  std::vector<char> planned(routes->tiers.size());
+  for (auto& [model, entry] : routes->plans) {
+    std::fill(planned.begin(), planned.end(), 0);
+    bool needs_matter = false;
+    for (int index : entry.tiers) {
+      if (index < 0 || static_cast<size_t>(index) >= routes->tiers.size()) continue;
+      planned[static_cast<size_t>(index)] = 1;
+      needs_matter = needs_matter || routes->tiers[static_cast<size_t>(index)].caps.Restricts();
+    }
+    int64_t until = std::numeric_limits<int64_t>::max();
+    for (size_t i = 0; i < routes->tiers.size(); ++i) {
+      const RouteTier& tier = routes->tiers[i];
+      if (planned[i] || tier.available || tier.cooldown_until_unix_ms == 0) continue;
+      // A tier PlanRoute may add from outside the plan: its cooldown's end changes the plan.
+      until = std::min(until, tier.cooldown_until_unix_ms);
+      needs_matter = needs_matter || tier.caps.Restricts();
+    }
+    entry.needs_matter = needs_matter;
+    entry.ready_until_unix_ms = until;
+    entry.ready = std::make_shared<const RoutePlan>(PlanRoute(routes, kUnused, model, nullptr, 0));
+  }
+}
+
+const RoutePlan* ChooseRoute(const CompiledRoutes* routes, const UpstreamTarget& default_target, std::string_view model,
+                             absl::FunctionRef<RequestNeeds()> needs, int64_t now_unix_ms, RoutePlan* scratch) {
+  if (routes != nullptr && routes->enabled && !routes->tiers.empty()) {
+    if (auto it = routes->plans.find(model); it != routes->plans.end()) {
+      const RoutePlanEntry& e = it->second;
+      if (e.ready && !e.needs_matter && now_unix_ms < e.ready_until_unix_ms) return e.ready.get();
+    }
+  }
+  std::optional<RequestNeeds> read;
+  if (routes != nullptr && routes->enabled && routes->any_caps) read = needs();
+  *scratch = PlanRoute(routes, default_target, model, read ? &*read : nullptr, now_unix_ms);
+  return scratch;
 }
 
 RoutePlan PlanRoute(const CompiledRoutes* routes, const UpstreamTarget& default_target, std::string_view model,

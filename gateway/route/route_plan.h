@@ -3,8 +3,11 @@
 // is compiled once when it arrives, so choosing costs a hash lookup and a short walk.
 #pragma once
 
+#include <absl/functional/function_ref.h>
+
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -39,9 +42,23 @@ struct RouteTier {
   int target_id = -1;
 };
 
+struct RoutePlan {
+  std::vector<const UpstreamTarget*> targets;  // in order; never the same provider+model twice
+  std::string reason;                          // why it does not start at the requested model ("" = it does)
+  std::vector<std::string> skipped;            // "tier: why", for the error if nothing answers
+  int64_t earliest_back_unix_ms = 0;           // soonest end of a skipped tier's cooldown (0 = none)
+};
+
 struct RoutePlanEntry {
   std::vector<int> tiers;
   std::string reason;
+  // PlanRoute's answer for this model, computed once by FinishCompiling, so that choosing a route
+  // costs the same with 3 tiers and with 100. It holds while no tier left out of the plan comes back
+  // from its cooldown (before `ready_until_unix_ms`), and only when what a request needs cannot change
+  // it (`needs_matter` false: no tier it may add restricts what it takes).
+  std::shared_ptr<const RoutePlan> ready;
+  int64_t ready_until_unix_ms = 0;
+  bool needs_matter = true;
 };
 
 // Lets a map keyed by std::string be searched with a string_view (no allocation per request).
@@ -76,13 +93,6 @@ struct RequestNeeds {
 };
 RequestNeeds ReadRequestNeeds(WireFormat api, std::string_view body);
 
-struct RoutePlan {
-  std::vector<const UpstreamTarget*> targets;  // in order; never the same provider+model twice
-  std::string reason;                          // why it does not start at the requested model ("" = it does)
-  std::vector<std::string> skipped;            // "tier: why", for the error if nothing answers
-  int64_t earliest_back_unix_ms = 0;           // soonest end of a skipped tier's cooldown (0 = none)
-};
-
 // The targets for `model`. `routes` null or disabled: the default upstream as asked. A model of the
 // chain: its plan, plus tiers whose cooldown has already run out by `now` (the table may be stale);
 // when that leaves nothing, the tiers cooling down for a transient failure (cooldown_transient).
@@ -90,6 +100,13 @@ struct RoutePlan {
 // cannot take `needs` (when given) are left out; the requested model's own tier never is.
 RoutePlan PlanRoute(const CompiledRoutes* routes, const UpstreamTarget& default_target, std::string_view model,
                     const RequestNeeds* needs, int64_t now_unix_ms);
+
+// Route choice for one request: the plan compiled for `model` when it holds at `now_unix_ms` (no
+// allocation, no walk of the chain), else PlanRoute's, computed into `*scratch`. `needs` is called only
+// when what the request needs can change the plan (it reads the body). The answer lives as long as
+// `routes` and `*scratch`.
+const RoutePlan* ChooseRoute(const CompiledRoutes* routes, const UpstreamTarget& default_target, std::string_view model,
+                             absl::FunctionRef<RequestNeeds()> needs, int64_t now_unix_ms, RoutePlan* scratch);
 
 // How one attempt ended, as fallbacksvc is told (OutcomeKind in fallback.proto).
 enum class AttemptKind {

@@ -266,6 +266,90 @@ TEST(PlanRouteTest, RepeatedTargetsAreTriedOnce) {
   EXPECT_EQ(Names(PlanRoute(r.get(), def, "m-b", nullptr, 0)), (std::vector<std::string>{"default:", "a", "c"}));
 }
 
+void ExpectSamePlan(const RoutePlan& a, const RoutePlan& b, const std::string& where) {
+  EXPECT_EQ(a.targets, b.targets) << where;
+  EXPECT_EQ(a.reason, b.reason) << where;
+  EXPECT_EQ(a.skipped, b.skipped) << where;
+  EXPECT_EQ(a.earliest_back_unix_ms, b.earliest_back_unix_ms) << where;
+}
+
+// The plan compiled when the table arrives is what PlanRoute computes, at every time and for every
+// request: with tiers cooling down (before and after their cooldowns end), with capabilities that
+// leave tiers out, and for models without a plan. Whether the compiled plan was used is told apart
+// by where the answer lives.
+TEST(ChooseRouteTest, CompiledPlansAgreeWithPlanRoute) {
+  auto def = Default();
+  std::vector<fbpb::RouteTable> tables;
+  tables.push_back(Table());
+  auto no_caps = Table();
+  no_caps.mutable_tiers(2)->clear_capabilities();
+  tables.push_back(no_caps);
+  auto cooling = no_caps;
+  cooling.mutable_tiers(0)->set_available(false);
+  cooling.mutable_tiers(0)->set_cooldown_until_unix_ms(10'000);
+  cooling.mutable_tiers(0)->set_cooldown_reason("429 rate_limited");
+  (*cooling.mutable_plans())["claude-opus"].clear_tiers();
+  (*cooling.mutable_plans())["claude-opus"].add_tiers(1);
+  (*cooling.mutable_plans())["claude-sonnet"].clear_tiers();
+  (*cooling.mutable_plans())["claude-sonnet"].add_tiers(1);
+  (*cooling.mutable_plans())["claude-sonnet"].add_tiers(2);
+  tables.push_back(cooling);
+  auto all_cooling = cooling;
+  for (int i : {1, 2}) {
+    all_cooling.mutable_tiers(i)->set_available(false);
+    all_cooling.mutable_tiers(i)->set_cooldown_until_unix_ms(20'000 + i);
+    all_cooling.mutable_tiers(i)->set_cooldown_transient(true);
+  }
+  for (auto& [model, plan] : *all_cooling.mutable_plans()) plan.clear_tiers();
+  tables.push_back(all_cooling);
+
+  RequestNeeds images_needed;
+  images_needed.images = true;
+  const RequestNeeds* images = &images_needed;
+  int compiled_used = 0;
+  for (size_t ti = 0; ti < tables.size(); ++ti) {
+    std::vector<std::string> w;
+    auto r = CompileRoutes(tables[ti], def, &w);
+    for (const char* model : {"claude-opus", "claude-sonnet", "gpt-x", "other"}) {
+      for (int64_t now : {int64_t{0}, int64_t{9'999}, int64_t{10'000}, int64_t{20'001}, int64_t{99'000}}) {
+        for (const RequestNeeds* needs : {static_cast<const RequestNeeds*>(nullptr), images}) {
+          std::string where = "table " + std::to_string(ti) + ", " + model + " at " + std::to_string(now) +
+                              (needs ? " with images" : "");
+          RoutePlan scratch;
+          bool asked = false;
+          const RoutePlan* chosen = ChooseRoute(
+              r.get(), def, model,
+              [&] {
+                asked = true;
+                return needs ? *needs : RequestNeeds{};
+              },
+              now, &scratch);
+          RoutePlan expected = PlanRoute(r.get(), def, model, r->any_caps ? needs : nullptr, now);
+          if (!r->any_caps) {
+            EXPECT_FALSE(asked) << where;
+          }
+          ExpectSamePlan(*chosen, expected, where);
+          if (chosen != &scratch) {
+            ++compiled_used;
+            EXPECT_FALSE(asked) << where << ": a compiled plan does not read the request";
+          }
+        }
+      }
+    }
+  }
+  // The compiled plans were used wherever they hold (no capabilities in play, no cooldown over).
+  EXPECT_GE(compiled_used, 20);
+}
+
+// A table without a fallback chain, or disabled: the default upstream, as PlanRoute says.
+TEST(ChooseRouteTest, NoTableMeansTheDefaultUpstream) {
+  auto def = Default();
+  RoutePlan scratch;
+  const RoutePlan* p = ChooseRoute(nullptr, def, "claude-opus", [] { return RequestNeeds{}; }, 0, &scratch);
+  ASSERT_EQ(p->targets.size(), 1u);
+  EXPECT_EQ(p->targets[0], &def);
+}
+
 TEST(RequestNeedsTest, ReadsToolsImagesThinkingAndSize) {
   auto n = ReadRequestNeeds(WireFormat::kAnthropic,
                             R"({"model":"m","tools":[{"name":"x"}],"thinking":{"type":"enabled","budget_tokens":1024},
