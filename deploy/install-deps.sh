@@ -3,11 +3,12 @@
 # Safe to run again: it does nothing when everything is there.
 set -euo pipefail
 
+# libmimalloc-dev: the services' malloc (see common/allocator.h).
 PACKAGES=(
   build-essential cmake ninja-build pkg-config git ca-certificates ccache
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
   nlohmann-json3-dev libspdlog-dev libgtest-dev libgmock-dev libbenchmark-dev
-  libssl-dev libboost1.81-dev
+  libssl-dev libboost1.81-dev libmimalloc-dev
 )
 # tests/fuzz: libFuzzer comes with clang (deploy/fuzz.sh, the fuzz_short test).
 PACKAGES+=(clang-14 libclang-rt-14-dev)

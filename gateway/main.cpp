@@ -5,6 +5,7 @@
 #include <cstring>
 #include <iostream>
 
+#include "common/allocator.h"
 #include "common/atomic_file.h"
 #include "common/crypto.h"
 #include "common/env_config.h"
@@ -63,6 +64,7 @@ int main(int argc, char** argv) {
   const std::string& port_file = flags.port_file;
   luna::BlockStopSignals();
   luna::SetupLogging("gateway");
+  spdlog::info("memory allocator: {}", luna::AllocatorName());
   RaiseFileLimit();
   auto config = luna::gateway::LoadGatewayConfigFromEnv();
   if (!config.ok()) {

@@ -41,7 +41,7 @@ from compose_lib import (LISTEN_VAR, METRICS_VAR, SERVICES, Failure, apt_package
 
 ROOT = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "../.."))
 RUNTIME_PACKAGES = {"libgrpc++1.51", "libgrpc29", "libprotobuf32", "libabsl20220623", "libre2-9", "libc-ares2",
-                    "libspdlog1.10", "libfmt9", "libssl3", "zlib1g", "ca-certificates"}
+                    "libspdlog1.10", "libfmt9", "libssl3", "zlib1g", "libmimalloc2.0", "ca-certificates"}
 # Always in debian:bookworm-slim.
 BASE_PACKAGES = {"libc6", "libstdc++6", "libgcc-s1", "zlib1g"}
 STATE_VARS = {"authsvc": ["KEYS_FILE"], "usagesvc": ["USAGE_DATA_DIR"], "fallbacksvc": ["FALLBACK_STATE_FILE"],
