@@ -20,7 +20,7 @@
 #include "authsvc/auth_grpc_service.h"
 #include "authsvc/auth_metrics.h"
 #include "authsvc/key_manager.h"
-#include "common/allocator.h"
+#include "common/runtime.h"
 #include "common/atomic_file.h"
 #include "common/env_config.h"
 #include "common/grpc_security.h"
@@ -60,6 +60,7 @@ int main(int argc, char** argv) {
   }
 
   luna::SetupLogging("authsvc");
+  luna::SetUpRuntime();
   spdlog::info("memory allocator: {}", luna::AllocatorName());
   luna::authsvc::KeyManagerOptions options;
   options.keys_file = luna::EnvString("KEYS_FILE", "./keys.json");

@@ -3,7 +3,7 @@
 # Safe to run again: it does nothing when everything is there.
 set -euo pipefail
 
-# libmimalloc-dev: the services' malloc (see common/allocator.h).
+# libmimalloc-dev: the services' malloc (see common/runtime.h).
 PACKAGES=(
   build-essential cmake ninja-build pkg-config git ca-certificates ccache
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto

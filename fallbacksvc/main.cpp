@@ -24,7 +24,7 @@
 #include <cstdio>
 #include <string>
 
-#include "common/allocator.h"
+#include "common/runtime.h"
 #include "common/atomic_file.h"
 #include "common/grpc_admin_check.h"
 #include "common/grpc_security.h"
@@ -81,6 +81,7 @@ int main(int argc, char** argv) {
   }
 
   luna::SetupLogging("fallbacksvc");
+  luna::SetUpRuntime();
   spdlog::info("memory allocator: {}", luna::AllocatorName());
   auto env = luna::fallbacksvc::FallbackEnv::FromEnv();
   if (!env.ok()) {

@@ -5,7 +5,7 @@
 #include <cstring>
 #include <iostream>
 
-#include "common/allocator.h"
+#include "common/runtime.h"
 #include "common/atomic_file.h"
 #include "common/crypto.h"
 #include "common/env_config.h"
@@ -64,6 +64,7 @@ int main(int argc, char** argv) {
   const std::string& port_file = flags.port_file;
   luna::BlockStopSignals();
   luna::SetupLogging("gateway");
+  luna::SetUpRuntime();
   spdlog::info("memory allocator: {}", luna::AllocatorName());
   RaiseFileLimit();
   auto config = luna::gateway::LoadGatewayConfigFromEnv();

@@ -24,7 +24,7 @@
 #include <optional>
 #include <string>
 
-#include "common/allocator.h"
+#include "common/runtime.h"
 #include "common/atomic_file.h"
 #include "common/grpc_security.h"
 #include "common/grpc_server.h"
@@ -71,6 +71,7 @@ int main(int argc, char** argv) {
   }
 
   luna::SetupLogging("usagesvc");
+  luna::SetUpRuntime();
   spdlog::info("memory allocator: {}", luna::AllocatorName());
   auto config = luna::usagesvc::UsageConfig::FromEnv();
   if (!config.ok()) {

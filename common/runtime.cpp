@@ -1,4 +1,6 @@
-#include "common/allocator.h"
+#include "common/runtime.h"
+
+#include <absl/synchronization/mutex.h>
 
 #include <cstdlib>
 
@@ -7,6 +9,8 @@
 #endif
 
 namespace luna {
+
+void SetUpRuntime() { absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore); }
 
 std::string AllocatorName() {
 #ifdef LUNA_WITH_MIMALLOC
