@@ -235,8 +235,13 @@ if [[ $serve_s -gt 0 ]]; then
   jq -n --arg gw "$gw" --arg up "$up" --arg key "$client_key" --arg admin "$admin_key" --arg work "$work" \
     --argjson pids "$(for n in "${names[@]}"; do echo "$n ${pid[$n]}"; done | jq -Rn '[inputs | split(" ") | {key: .[0], value: (.[1]|tonumber)}] | from_entries')" \
     '{gateway: $gw, straight: $up, client_key: $key, admin_key: $admin, bodies: "\($work)/{gateway,straight}-{200B,10KB,60KB,sse}.json", pids: $pids}'
-  log "serving for $serve_s s (Ctrl-C stops everything earlier)"
-  sleep "$serve_s"
+  log "serving for $serve_s s (Ctrl-C, or SIGTERM to this script, stops everything earlier)"
+  # Waited on in the background: bash runs the INT/TERM trap only once a foreground command ends, so a
+  # SIGTERM sent to this script (not to its process group) would wait out the whole sleep.
+  sleep "$serve_s" &
+  sleeper=$!
+  trap 'kill "$sleeper" 2>/dev/null; exit 130' INT TERM
+  wait "$sleeper" || true
   exit 0
 fi
 
