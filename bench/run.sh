@@ -452,22 +452,42 @@ run_wrk() {  # payload target port
   log "$(printf '%-5s %-8s throughput %8.0f req/s' "$p" "$t" "$(jq .rps <<<"$line")")"
 }
 
+# The gateway's own time per request (luna_gateway_own_seconds: from the request read to the answer's
+# end, minus the upstream's time to its first byte), from its histogram's buckets before and after a
+# phase: what the gateway adds inside its process, apart from the kernel and the scheduler, which the
+# paired difference of the load generator's latencies also holds. Non-streaming requests only.
+own_snapshot() {
+  curl -s --max-time 5 "$gw/metrics" | grep '^luna_gateway_own_seconds_bucket{route="/v1/messages"' |
+    sed -E 's/.*le="([^"]+)"\} ([0-9]+)$/\1 \2/' | jq -Rn '[inputs | split(" ") | {le: .[0], n: (.[1] | tonumber)}]'
+}
+own_delta() {  # before after -> {n, p50_le_us, p90_le_us, p99_le_us}: the bucket bound each percentile is under
+  jq -n --argjson a "$1" --argjson b "$2" '
+    [range(0; $b | length) as $i | {le: $b[$i].le, n: ($b[$i].n - (($a[$i].n) // 0))}] as $d
+    | ($d[-1].n) as $total
+    | def at($q): (first($d[] | select($total > 0 and .n >= $q * $total)) | .le) as $le
+        | if $le == null or $le == "+Inf" then null else ($le | tonumber * 1e6 | round) end;
+      {n: $total, p50_le_us: at(0.5), p90_le_us: at(0.9), p99_le_us: at(0.99)}'
+}
+
 run_loadgen() {  # payload target port kind rate
   local p="$1" t="$2" port="$3" kind="$4" r="$5" hdrs args=() json reqs cpu
   [[ $t == straight ]] && hdrs="$hdr_straight" || hdrs="$hdr_gateway"
   IFS='|' read -r -a hs <<<"$hdrs"
   for h in "${hs[@]}"; do args+=(--header "$h"); done
   [[ $p == sse ]] && args+=(--sse --expect-events $((sse_events + 5)))
-  local u0="" usage=null
+  local u0="" usage=null own0="" own=null
   [[ $t == gateway ]] && u0=$(usage_snapshot)
+  [[ $t == gateway && $p != sse ]] && own0=$(own_snapshot)
   cpu_begin
   json=$(timeout $((lat_s + warm_s + 60)) "$loadgen" --port "$port" --path /v1/messages --body "$work/$t-$p.json" \
     --rate "$r" --duration "$lat_s" --warmup "$warm_s" --connections 16 --max-connections 512 "${args[@]}")
   reqs=$(jq .sent <<<"$json")
   cpu=$(cpu_end "$reqs")
+  [[ -n "$own0" ]] && own=$(own_delta "$own0" "$(own_snapshot)")
   [[ $t == gateway ]] && usage=$(usage_delta "$u0" "$(usage_snapshot)")
-  jq -c --arg p "$p" --arg t "$t" --argjson cpu "$cpu" --argjson usage "$usage" \
-    --arg kind "$kind" '{payload: $p, target: $t, kind: $kind, loadgen: ., cpu_us_per_request: $cpu, usage: $usage}' \
+  jq -c --arg p "$p" --arg t "$t" --argjson cpu "$cpu" --argjson usage "$usage" --argjson own "$own" \
+    --arg kind "$kind" '{payload: $p, target: $t, kind: $kind, loadgen: ., cpu_us_per_request: $cpu, usage: $usage,
+                         gateway_own_us: $own}' \
     <<<"$json" >>"$results"
   log "$(printf '%-5s %-8s latency at %s req/s: p50 %s µs, p99 %s µs, errors %s' "$p" "$t" "$r" \
     "$(jq .latency_us.p50 <<<"$json")" "$(jq .latency_us.p99 <<<"$json")" \
@@ -583,6 +603,7 @@ jq -s --argjson usage "$usage_check" --argjson memory "$memory" --argjson machin
                      added_us: {p50: d($lg.loadgen.latency_us.p50; $ls.loadgen.latency_us.p50),
                                 p99: d($lg.loadgen.latency_us.p99; $ls.loadgen.latency_us.p99),
                                 p999: d($lg.loadgen.latency_us.p999; $ls.loadgen.latency_us.p999)},
+                     gateway_own_us: $lg.gateway_own_us,
                      added_ttfb_us: (if $p == "sse" then {p50: d($lg.loadgen.ttfb_us.p50; $ls.loadgen.ttfb_us.p50),
                                 p99: d($lg.loadgen.ttfb_us.p99; $ls.loadgen.ttfb_us.p99),
                                 first_event_p50: d($lg.loadgen.first_event_us.p50; $ls.loadgen.first_event_us.p50)}
@@ -590,7 +611,8 @@ jq -s --argjson usage "$usage_check" --argjson memory "$memory" --argjson machin
            latency_low: (if $ks == null then null else {straight: $ks.loadgen, gateway: $kg.loadgen,
                      added_us: {p50: d($kg.loadgen.latency_us.p50; $ks.loadgen.latency_us.p50),
                                 p99: d($kg.loadgen.latency_us.p99; $ks.loadgen.latency_us.p99),
-                                p999: d($kg.loadgen.latency_us.p999; $ks.loadgen.latency_us.p999)}} end),
+                                p999: d($kg.loadgen.latency_us.p999; $ks.loadgen.latency_us.p999)},
+                     gateway_own_us: $kg.gateway_own_us} end),
            cpu_us_per_request: {throughput: {straight: $ts.cpu_us_per_request, gateway: $tg.cpu_us_per_request},
                                 latency: {straight: $ls.cpu_us_per_request, gateway: $lg.cpu_us_per_request}}}}) | from_entries),
      memory: $memory, open_streams: $streams, usage_check: $usage,

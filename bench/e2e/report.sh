@@ -57,6 +57,13 @@ jq -r '
     "  requests cut by the load generators at the end of a phase: \($r.usage_check.cut_by_load_generator) (wrk stops with all its connections busy: the fake counts",
     "  an answer once written whole, the gateway records a request the client dropped as partial, with the tokens it had read)",
     "",
+    (("latency", "latency_low") as $k
+    | ($ps | map(select($r.payloads[.][$k].gateway_own_us != null))) as $ops
+    | (if ($ops | length) == 0 then empty else
+      "GATEWAY OWN TIME at \($r.payloads[$ops[0]][$k].straight.rate|f(0)) req/s (inside the process: request read to answer end, minus the time to the upstream first byte; upper bounds of luna_gateway_own_seconds buckets)",
+      ($ops[] as $p | $r.payloads[$p][$k].gateway_own_us as $o
+        | "\($p|lp(8))p50 <= \($o.p50_le_us // "?") us, p90 <= \($o.p90_le_us // "?") us, p99 <= \($o.p99_le_us // "?") us  (\($o.n) requests)"),
+      "" end)),
     (if $r.open_streams == null then empty else
     "OPEN STREAMS (\($r.open_streams.streams) streams of \($r.settings.sse_events + 5) events 60 ms apart, 250 started per second)",
     "  at most \($r.open_streams.max_open_client_connections) open at once; whole \($r.open_streams.whole), errors \($r.open_streams.errors), unfinished \($r.open_streams.unfinished)",
@@ -65,6 +72,8 @@ jq -r '
     "TARGETS (issue 6)",
     "  added latency 60KB at \($r.settings.open_loop_rate) req/s: p50 \($r.payloads["60KB"].latency.added_us.p50|f(0)) us <= 100 us: \($r.targets.added_latency_60KB_p50_le_100us|ok); p99 \($r.payloads["60KB"].latency.added_us.p99|f(0)) us <= 1000 us: \($r.targets.added_latency_60KB_p99_le_1ms|ok)",
     "  throughput gateway/straight >= 0.50: 200B \($r.payloads["200B"].throughput.ratio|f(2)): \($r.targets.throughput_200B_ge_50pct|ok); 60KB \($r.payloads["60KB"].throughput.ratio|f(2)): \($r.targets.throughput_60KB_ge_50pct|ok)",
+    (if $r.payloads["60KB"].latency.gateway_own_us == null then empty else
+    "  (gateway own time, 60KB at \($r.settings.open_loop_rate) req/s: p50 <= \($r.payloads["60KB"].latency.gateway_own_us.p50_le_us // "?") us, p99 <= \($r.payloads["60KB"].latency.gateway_own_us.p99_le_us // "?") us; the rest of the added latency is outside the process)" end),
     "  streams: added TTFB p50 \($r.payloads.sse.latency.added_ttfb_us.p50|f(0)) us <= 200 us: \($r.targets.added_ttfb_sse_p50_le_200us|ok)",
     (if $r.open_streams == null then empty else
     "  memory: gateway peak RSS \(($r.open_streams.gateway_rss_peak_kb // 0) / 1024 | f(1)) MB with \($r.open_streams.max_open_client_connections) streams open <= 100 MB: \($r.targets.gateway_rss_1000_streams_le_100MB|ok)" end),
