@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <charconv>
 #include <optional>
-#include <span>
 
 #include "gateway/convert/json_scan.h"
 
@@ -24,10 +23,11 @@ struct IntField {
   bool found = false;
 };
 
-bool ReadInts(std::string_view obj, std::span<IntField> fields, std::optional<JsonSpan>* details = nullptr,
+template <size_t N>
+bool ReadInts(std::string_view obj, IntField (&fields)[N], std::optional<JsonSpan>* details = nullptr,
               std::string_view details_key = {}) {
-  std::optional<JsonSpan> spans[4];
-  const size_t n = std::min(fields.size(), std::size(spans));
+  std::optional<JsonSpan> spans[N];
+  constexpr size_t n = N;
   ScanTopLevelMembers(obj, [&](std::string_view k, JsonSpan v) {
     for (size_t i = 0; i < n; ++i) {
       if (k == fields[i].key) spans[i] = v;
