@@ -2,6 +2,11 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <string_view>
+
+#include "absl/cleanup/cleanup.h"
+
 #include "common/crypto.h"
 
 namespace luna::gateway {
@@ -105,7 +110,7 @@ void UsageShipper::WriterLoop() {
       size_t pending;
       {
         std::lock_guard slock(spool_mu_);
-        st = spool_->Append(batch);
+        st = spool_->Append(&batch);  // moves the events in once written
         pending = spool_->pending().size();
       }
       {
@@ -144,13 +149,14 @@ void UsageShipper::WriterLoop() {
   }
 }
 
-bool UsageShipper::SendPending(int deadline_ms) {
+bool UsageShipper::SendPending(int deadline_ms, SendMode mode) {
   if (!stub_) return false;
-  if (!SendFrom(*spool_, spool_mu_, deadline_ms)) return false;
+  if (!SendFrom(*spool_, spool_mu_, deadline_ms, mode)) return false;
   // Then what adopted spools still hold; each is removed once delivered.
   for (auto it = adopted_.begin(); it != adopted_.end();) {
     Adopted& a = **it;
-    if (!SendFrom(*a.spool, a.mu, deadline_ms)) return false;
+    // An adopted spool gets no new events: it is sent whole and removed.
+    if (!SendFrom(*a.spool, a.mu, deadline_ms, SendMode::kAll)) return false;
     spdlog::info("usage spool {} (adopted) delivered; removing it", a.spool->path());
     a.spool.reset();
     a.lock.RemoveSpoolAndRelease();
@@ -159,24 +165,43 @@ bool UsageShipper::SendPending(int deadline_ms) {
   return true;
 }
 
-bool UsageShipper::SendFrom(UsageSpool& spool, std::mutex& mu, int deadline_ms) {
+bool UsageShipper::SendFrom(UsageSpool& spool, std::mutex& mu, int deadline_ms, SendMode mode) {
   const bool own = &spool == spool_.get();
+  bool sent_partial = false;
+  const auto full = static_cast<size_t>(batch_size_);
   while (true) {
+    // The request borrows the spool's own events instead of copying them (each copy is a dozen
+    // allocations): only this thread removes events from the spool, and the writer's appends to
+    // its deque move no element, so they stay in place until Ack below. They are given back before
+    // the request is destroyed.
     usagepb::RecordUsageRequest req;
-    std::vector<std::string> ids;
+    std::vector<std::string_view> ids;
     {
       std::lock_guard slock(mu);
       const auto& pending = spool.pending();
       if (pending.empty()) return true;
-      for (size_t i = 0; i < pending.size() && static_cast<int>(ids.size()) < batch_size_; ++i) {
-        *req.add_events() = pending[i];
+      if (pending.size() < full && mode != SendMode::kAll &&
+          (mode == SendMode::kFullBatches || sent_partial)) {
+        return true;
+      }
+      const size_t n = std::min(pending.size(), full);
+      req.mutable_events()->Reserve(static_cast<int>(n));
+      ids.reserve(n);
+      for (size_t i = 0; i < n; ++i) {
+        req.mutable_events()->UnsafeArenaAddAllocated(const_cast<usagepb::UsageEvent*>(&pending[i]));
         ids.push_back(pending[i].event_id());
       }
+      sent_partial = n < full;
     }
+    absl::Cleanup give_back = [&req] {
+      auto* events = req.mutable_events();
+      while (!events->empty()) events->UnsafeArenaReleaseLast();
+    };
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(deadline_ms));
     usagepb::RecordUsageResponse resp;
     auto st = stub_->RecordUsage(&ctx, req, &resp);
+    std::move(give_back).Invoke();  // before Ack removes the events
     if (st.error_code() == grpc::StatusCode::INVALID_ARGUMENT) {
       // Events are validated before they are submitted, so this is a bug somewhere; keeping them
       // would block every later event. Drop this batch and say so loudly.
@@ -241,11 +266,11 @@ void UsageShipper::SenderLoop() {
   // after this one started leaves its file too).
   auto next_adopt = Clock::now();
   while (true) {
-    bool stopping, writer_done;
+    bool stopping, writer_done, full_batch;
     int drain;
     {
       std::unique_lock lock(mu_);
-      send_cv_.wait_for(lock, std::chrono::milliseconds(100), [this] { return stopping_ || send_soon_; });
+      full_batch = send_cv_.wait_for(lock, std::chrono::milliseconds(100), [this] { return stopping_ || send_soon_; });
       send_soon_ = false;
       stopping = stopping_;
       writer_done = writer_done_;
@@ -257,7 +282,7 @@ void UsageShipper::SenderLoop() {
         std::unique_lock lock(mu_);
         send_cv_.wait_for(lock, std::chrono::seconds(5), [this] { return writer_done_; });
       }
-      if (drain > 0) SendPending(drain);
+      if (drain > 0) SendPending(drain, SendMode::kAll);
       std::lock_guard slock(spool_mu_);
       if (auto st = spool_->Sync(); !st.ok()) spdlog::error("{}", std::string(st.message()));
       return;
@@ -267,7 +292,7 @@ void UsageShipper::SenderLoop() {
       next_adopt = Clock::now() + std::chrono::seconds(30);
     }
     if (Clock::now() < next_send) continue;
-    if (SendPending(5000)) {
+    if (SendPending(5000, full_batch ? SendMode::kFullBatches : SendMode::kTick)) {
       backoff = std::chrono::milliseconds(100);
     } else {
       next_send = Clock::now() + backoff;

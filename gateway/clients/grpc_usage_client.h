@@ -69,10 +69,17 @@ class UsageShipper {
  private:
   void WriterLoop();
   void SenderLoop();
-  // Sends pending events until none are left or a call fails; false on failure.
-  bool SendPending(int deadline_ms);
+  // How much of what is pending one round of the sender sends, in batches of batch_size_:
+  //   kFullBatches  only full batches (woken because a full batch gathered);
+  //   kTick         full batches, then what is left as one partial batch (the 100 ms tick);
+  //   kAll          until nothing is left (the drain at stop, an adopted spool).
+  // Under load the sender is woken by full batches, so every call carries batch_size_ events instead
+  // of the few that one round trip lets gather; a remainder waits at most one tick.
+  enum class SendMode { kFullBatches, kTick, kAll };
+  // Sends from our spool, then the adopted ones; false when a call fails.
+  bool SendPending(int deadline_ms, SendMode mode);
   // The same for one spool (ours under spool_mu_, or an adopted one).
-  bool SendFrom(UsageSpool& spool, std::mutex& mu, int deadline_ms);
+  bool SendFrom(UsageSpool& spool, std::mutex& mu, int deadline_ms, SendMode mode);
   // Looks for spools of gateways that are gone and takes them over (sender thread).
   void AdoptOrphans();
 

@@ -132,36 +132,46 @@ absl::Status UsageSpool::WriteAll(const std::string& buf) {
   return absl::OkStatus();
 }
 
-absl::Status UsageSpool::Append(const std::vector<luna::usage::v1::UsageEvent>& events) {
-  if (events.empty()) return absl::OkStatus();
+absl::Status UsageSpool::Append(std::vector<luna::usage::v1::UsageEvent>* events) {
+  if (events->empty()) return absl::OkStatus();
   std::string buf;
   std::string payload;
-  for (const auto& ev : events) {
+  for (const auto& ev : *events) {
     payload.clear();
     ev.SerializeToString(&payload);
     WriteRecord(&buf, kEvent, payload);
   }
   auto st = WriteAll(buf);
   if (!st.ok()) return st;
-  for (const auto& ev : events) pending_.push_back(ev);
+  for (auto& ev : *events) pending_.push_back(std::move(ev));
+  events->clear();
   return absl::OkStatus();
 }
 
-absl::Status UsageSpool::Ack(const std::vector<std::string>& ids) {
+absl::Status UsageSpool::Ack(absl::Span<const std::string_view> ids) {
   if (ids.empty()) return absl::OkStatus();
-  std::unordered_set<std::string> done(ids.begin(), ids.end());
-  std::erase_if(pending_, [&](const luna::usage::v1::UsageEvent& e) { return done.count(e.event_id()) > 0; });
+  // The record is built first: the ids may point into the events about to leave pending_.
+  std::string payload;
+  for (std::string_view id : ids) {
+    payload += id;
+    payload.push_back('\n');
+  }
+  bool oldest_in_order = ids.size() <= pending_.size();
+  for (size_t i = 0; oldest_in_order && i < ids.size(); ++i) oldest_in_order = pending_[i].event_id() == ids[i];
+  if (oldest_in_order) {
+    pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(ids.size()));
+  } else {
+    // Copies: erasing moves events over one another, under any view into them.
+    std::unordered_set<std::string> done;
+    for (std::string_view id : ids) done.emplace(id);
+    std::erase_if(pending_, [&](const luna::usage::v1::UsageEvent& e) { return done.count(e.event_id()) > 0; });
+  }
   if (pending_.empty()) {
     // Everything is acknowledged: the spool can start over empty.
     if (::ftruncate(fd_, 0) != 0) return Errno("cannot truncate usage spool", path_);
     ::lseek(fd_, 0, SEEK_SET);
     size_ = 0;
     return absl::OkStatus();
-  }
-  std::string payload;
-  for (const auto& id : ids) {
-    payload += id;
-    payload.push_back('\n');
   }
   std::string buf;
   WriteRecord(&buf, kAck, payload);

@@ -13,10 +13,12 @@
 #include <deque>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
 #include "usage.pb.h"
 
 namespace luna::gateway {
@@ -28,11 +30,13 @@ class UsageSpool {
   ~UsageSpool();
 
   // Appends events (one write; no fsync: the page cache survives a process crash, Sync covers
-  // power loss).
-  absl::Status Append(const std::vector<luna::usage::v1::UsageEvent>& events);
-  // Records that these ids are acknowledged; they leave pending(). Compacts the file when nothing
-  // is pending any more.
-  absl::Status Ack(const std::vector<std::string>& ids);
+  // power loss). Once written they are moved into pending() and *events is left empty; when the
+  // write fails, *events is left as it was.
+  absl::Status Append(std::vector<luna::usage::v1::UsageEvent>* events);
+  // Records that these ids are acknowledged; they leave pending(). The ids may point into pending()
+  // itself. Compacts the file when nothing is pending any more. Acknowledging the oldest events in
+  // order (what the shipper does) costs no lookup.
+  absl::Status Ack(absl::Span<const std::string_view> ids);
   absl::Status Sync();
 
   // Unacknowledged events, oldest first.

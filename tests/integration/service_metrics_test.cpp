@@ -14,6 +14,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <fstream>
@@ -22,6 +24,8 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "auth.grpc.pb.h"
 #include "fallback.grpc.pb.h"
@@ -430,6 +434,55 @@ TEST(UsagesvcMetricsTest, RequestsThroughAGatewayAreRecordedOnce) {
             1);
   // The gateway's key table follows authsvc's watch stream.
   EXPECT_EQ(Scrape(c.auth_metrics_port(), "luna_authsvc").Value("luna_authsvc_watch_streams", {}, -1), 1);
+}
+
+// Under a steady stream of requests the gateway sends usage in full batches (USAGE_BATCH_SIZE), plus
+// at most one partial batch per tick of its sender (100 ms), not one call per round trip's worth of
+// events: each call costs usagesvc a journal write and an fdatasync. Counted by usagesvc's own call
+// counter; every event still arrives exactly once.
+TEST(UsagesvcMetricsTest, GatewaySendsUsageInFullBatchesUnderLoad) {
+  constexpr int kBatch = 25, kThreads = 4, kPerThread = 100, kEvents = kThreads * kPerThread;
+  Cluster c(Cluster::Options{.gateway_env = {{"USAGE_BATCH_SIZE", std::to_string(kBatch)}}});
+  c.StartUpstream();
+  c.StartAuth();
+  c.StartUsage();
+  c.StartGateway();
+  const int port = c.usage_metrics_port();
+  ASSERT_GT(port, 0);
+  const std::string key = c.CreateKey("batching");
+  const Labels record_ok = {{"service", "luna.usage.v1.UsageService"}, {"method", "RecordUsage"}, {"code", "OK"}};
+  PromText before = Scrape(port, "luna_usagesvc");
+  const Headers h = {{"x-api-key", key}, {"content-type", "application/json"}};
+  const std::string body = R"({"model":"claude-batch","max_tokens":9,"messages":[{"role":"user","content":"hi"}]})";
+  std::atomic<int> ok{0};
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<std::thread> clients;
+  for (int t = 0; t < kThreads; ++t) {
+    clients.emplace_back([&] {
+      for (int i = 0; i < kPerThread; ++i) ok += c.Gateway("POST", "/v1/messages", h, body).status == 200;
+    });
+  }
+  for (auto& t : clients) t.join();
+  PromText after;
+  ASSERT_TRUE(Eventually(
+      [&] {
+        after = Scrape(port, "luna_usagesvc");
+        return after.Value("luna_usagesvc_events_recorded_total") - before.Value("luna_usagesvc_events_recorded_total") ==
+               kEvents;
+      },
+      20s))
+      << after.Value("luna_usagesvc_events_recorded_total");
+  const auto elapsed_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
+  ASSERT_EQ(ok.load(), kEvents);
+  const double calls = after.Value("luna_usagesvc_grpc_calls_total", record_ok) -
+                       before.Value("luna_usagesvc_grpc_calls_total", record_ok);
+  // Full batches, plus one partial batch per tick of the sender while the requests ran and were
+  // delivered, plus slack for a tick that lands between a full batch's signal and its send.
+  const double bound = kEvents / kBatch + elapsed_ms / 100.0 + 4;
+  EXPECT_LE(calls, bound) << kEvents << " events in " << calls << " calls over " << elapsed_ms << " ms";
+  EXPECT_GE(calls, kEvents / kBatch);
+  EXPECT_EQ(after.Value("luna_usagesvc_events_duplicate_total", {}, -1), 0);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -25,6 +25,10 @@ class UsageSpoolTest : public ::testing::Test {
     e.set_status(200);
     return e;
   }
+  // Append takes the events it writes; the tests hand it a fresh vector each time.
+  static absl::Status Append(UsageSpool& spool, std::vector<luna::usage::v1::UsageEvent> events) {
+    return spool.Append(&events);
+  }
   luna::testing::TempDir dir_;
   std::string path_;
 };
@@ -34,7 +38,7 @@ TEST_F(UsageSpoolTest, UnacknowledgedEventsSurviveReopen) {
   {
     auto s = UsageSpool::Open(path_);
     ASSERT_TRUE(s.ok());
-    ASSERT_TRUE((*s)->Append({Ev("a", 1), Ev("b", 2), Ev("c", 3)}).ok());
+    ASSERT_TRUE(Append(**s, {Ev("a", 1), Ev("b", 2), Ev("c", 3)}).ok());
     ASSERT_TRUE((*s)->Ack({"b"}).ok());
     EXPECT_EQ((*s)->pending().size(), 2u);
   }
@@ -53,12 +57,12 @@ TEST_F(UsageSpoolTest, UnacknowledgedEventsSurviveReopen) {
 TEST_F(UsageSpoolTest, TornTailIsCutAtEveryOffset) {
   {
     auto s = UsageSpool::Open(path_);
-    ASSERT_TRUE((*s)->Append({Ev("a", 1)}).ok());
+    ASSERT_TRUE(Append(**s, {Ev("a", 1)}).ok());
   }
   auto whole_one = fs::file_size(path_);
   {
     auto s = UsageSpool::Open(path_);
-    ASSERT_TRUE((*s)->Append({Ev("b", 2)}).ok());
+    ASSERT_TRUE(Append(**s, {Ev("b", 2)}).ok());
   }
   auto whole_two = fs::file_size(path_);
   std::string full;
@@ -76,7 +80,7 @@ TEST_F(UsageSpoolTest, TornTailIsCutAtEveryOffset) {
     ASSERT_EQ((*s)->pending().size(), 1u) << "cut at " << cut;
     EXPECT_EQ((*s)->dropped_tail_bytes(), static_cast<int64_t>(cut - whole_one));
     // Appending after the cut yields a readable file again.
-    ASSERT_TRUE((*s)->Append({Ev("c", 3)}).ok());
+    ASSERT_TRUE(Append(**s, {Ev("c", 3)}).ok());
     s->reset();
     auto again = UsageSpool::Open(path_);
     ASSERT_EQ((*again)->pending().size(), 2u);
@@ -88,7 +92,7 @@ TEST_F(UsageSpoolTest, TornTailIsCutAtEveryOffset) {
 TEST_F(UsageSpoolTest, CorruptRecordIsNotLoaded) {
   {
     auto s = UsageSpool::Open(path_);
-    ASSERT_TRUE((*s)->Append({Ev("a", 1), Ev("b", 2)}).ok());
+    ASSERT_TRUE(Append(**s, {Ev("a", 1), Ev("b", 2)}).ok());
   }
   std::string full;
   {
@@ -105,6 +109,37 @@ TEST_F(UsageSpoolTest, CorruptRecordIsNotLoaded) {
   ASSERT_EQ((*s)->pending().size(), 1u);
   EXPECT_EQ((*s)->pending()[0].event_id(), "a");
   EXPECT_GT((*s)->dropped_tail_bytes(), 0);
+}
+
+// What the shipper does: acknowledge the oldest events in order, with ids that point into pending()
+// itself; then an out-of-order acknowledgement, also with ids from pending(). Both survive a reopen.
+TEST_F(UsageSpoolTest, AcknowledgesWithIdsPointingIntoPending) {
+  {
+    auto s = UsageSpool::Open(path_);
+    ASSERT_TRUE(s.ok());
+    std::vector<luna::usage::v1::UsageEvent> events;
+    for (int i = 0; i < 6; ++i) events.push_back(Ev("gw-0123456789ab-" + std::to_string(i), i));
+    ASSERT_TRUE((*s)->Append(&events).ok());
+    EXPECT_TRUE(events.empty()) << "the written events move into the spool";
+    ASSERT_EQ((*s)->pending().size(), 6u);
+    const auto& p = (*s)->pending();
+    std::vector<std::string_view> oldest = {p[0].event_id(), p[1].event_id()};
+    ASSERT_TRUE((*s)->Ack(oldest).ok());
+    ASSERT_EQ(p.size(), 4u);
+    EXPECT_EQ(p[0].event_id(), "gw-0123456789ab-2");
+    // Out of order: the 2nd and 4th of what is left.
+    std::vector<std::string_view> some = {p[1].event_id(), p[3].event_id()};
+    ASSERT_TRUE((*s)->Ack(some).ok());
+    ASSERT_EQ(p.size(), 2u);
+    EXPECT_EQ(p[0].event_id(), "gw-0123456789ab-2");
+    EXPECT_EQ(p[1].event_id(), "gw-0123456789ab-4");
+  }
+  auto s = UsageSpool::Open(path_);
+  ASSERT_TRUE(s.ok());
+  ASSERT_EQ((*s)->pending().size(), 2u);
+  EXPECT_EQ((*s)->pending()[0].event_id(), "gw-0123456789ab-2");
+  EXPECT_EQ((*s)->pending()[1].event_id(), "gw-0123456789ab-4");
+  EXPECT_EQ((*s)->pending()[1].output_tokens(), 4);
 }
 
 }  // namespace
