@@ -85,8 +85,9 @@ fi
 fake_bin="$bdir/bench/fakes/fake_upstream"
 [[ -x "$fake_bin" ]] || fake_bin="$bdir/tests/fakes/fake_upstream"
 loadgen="$bdir/bench/loadgen"
+relay_bin="$bdir/bench/relay"
 for b in "$fake_bin" "$bdir/authsvc/authsvc" "$bdir/usagesvc/usagesvc" "$bdir/fallbacksvc/fallbacksvc" \
-         "$bdir/gateway/gateway" "$loadgen"; do
+         "$bdir/gateway/gateway" "$loadgen" "$relay_bin"; do
   [[ -x "$b" ]] || { echo "bench/run.sh: $b was not built" >&2; exit 1; }
 done
 
@@ -145,6 +146,11 @@ admin_key="sk-admin-bench-$$-$RANDOM$RANDOM"
 start fake "$fake_bin" --listen 127.0.0.1:0 --port-file "$work/fake.port" --threads "$fake_threads" --no-record
 fake_port=$(wait_port "$work/fake.port" fake)
 up="http://127.0.0.1:$fake_port"
+
+# A byte relay in front of the fake (bench/relay): the same two loopback hops and system calls as
+# through the gateway, with no work of its own. What it adds is this machine's floor for any proxy.
+start relay "$relay_bin" --upstream-port "$fake_port" --port-file "$work/relay.port"
+relay_port=$(wait_port "$work/relay.port" relay)
 
 start authsvc KEYS_FILE="$work/keys.json" AUTHSVC_LISTEN=127.0.0.1:0 AUTHSVC_METRICS_LISTEN=off ADMIN_KEY="$admin_key" LOG_LEVEL=warn \
   "$bdir/authsvc/authsvc" --port-file "$work/authsvc.port"
@@ -228,13 +234,14 @@ hdrs=$(curl -s -D - -o /dev/null --max-time 5 "$gw/v1/messages" -H "x-api-key: $
   -H 'anthropic-version: 2023-06-01' -H 'content-type: application/json' --data-binary @"$work/gateway-60KB.json")
 grep -q '^HTTP/1.1 200' <<<"$hdrs" || { log "gateway smoke request failed: $hdrs"; exit 1; }
 tier=$(grep -i '^x-luna-tier:' <<<"$hdrs" | tr -d '\r' | awk '{print $2}')
-log "ready: fake :$fake_port, authsvc :$auth_port, usagesvc :$usage_port, fallbacksvc :$fb_port, gateway :$gw_port (tier ${tier:-none})"
+log "ready: fake :$fake_port, relay :$relay_port, authsvc :$auth_port, usagesvc :$usage_port, fallbacksvc :$fb_port, gateway :$gw_port (tier ${tier:-none})"
 
 # --- 3a. serve for profiling by hand (--serve) ---------------------------------------------------------
 if [[ $serve_s -gt 0 ]]; then
-  jq -n --arg gw "$gw" --arg up "$up" --arg key "$client_key" --arg admin "$admin_key" --arg work "$work" \
+  jq -n --arg gw "$gw" --arg up "$up" --arg relay "http://127.0.0.1:$relay_port" --arg key "$client_key" \
+    --arg admin "$admin_key" --arg work "$work" \
     --argjson pids "$(for n in "${names[@]}"; do echo "$n ${pid[$n]}"; done | jq -Rn '[inputs | split(" ") | {key: .[0], value: (.[1]|tonumber)}] | from_entries')" \
-    '{gateway: $gw, straight: $up, client_key: $key, admin_key: $admin, bodies: "\($work)/{gateway,straight}-{200B,10KB,60KB,sse}.json", pids: $pids}'
+    '{gateway: $gw, straight: $up, relay: $relay, client_key: $key, admin_key: $admin, bodies: "\($work)/{gateway,straight}-{200B,10KB,60KB,sse}.json", pids: $pids}'
   log "serving for $serve_s s (Ctrl-C, or SIGTERM to this script, stops everything earlier)"
   # Waited on in the background: bash runs the INT/TERM trap only once a foreground command ends, so a
   # SIGTERM sent to this script (not to its process group) would wait out the whole sleep.
@@ -287,7 +294,7 @@ if [[ $instructions -eq 1 ]]; then
 fi
 
 # --- 3. measurement ----------------------------------------------------------------------------------
-procs=(gateway authsvc usagesvc fallbacksvc fake)
+procs=(gateway authsvc usagesvc fallbacksvc fake relay)
 clk_tck=$(getconf CLK_TCK)
 cpu_ticks() {  # utime + stime of a process (all its threads), in clock ticks
   local line rest
@@ -413,7 +420,9 @@ fi
 
 run_wrk() {  # payload target port
   local p="$1" t="$2" port="$3" hdrs line reqs cpu
-  [[ $t == straight ]] && hdrs="$hdr_straight" || hdrs="$hdr_gateway"
+  [[ $t == gateway ]] && hdrs="$hdr_gateway" || hdrs="$hdr_straight"
+  local body="$work/$t-$p.json"
+  [[ $t == relay ]] && body="$work/straight-$p.json"  # the relay carries straight requests to the fake
   local u0="" usage=null
   [[ $t == gateway ]] && u0=$(usage_snapshot)
   local perf_pid=""
@@ -423,7 +432,7 @@ run_wrk() {  # payload target port
     sleep 0.5
   fi
   cpu_begin
-  line=$(BENCH_BODY_FILE="$work/$t-$p.json" BENCH_HEADERS="$hdrs" \
+  line=$(BENCH_BODY_FILE="$body" BENCH_HEADERS="$hdrs" \
     timeout $((tp_s + 30)) wrk -t"$wrk_threads" -c"$conns" -d"${tp_s}s" --timeout 10s \
       -s "$root/bench/e2e/post.lua" "http://127.0.0.1:$port/v1/messages" 2>&1 | tee "$work/wrk-$t-$p.txt" |
     sed -n 's/^WRKJSON //p')
@@ -471,7 +480,9 @@ own_delta() {  # before after -> {n, p50_le_us, p90_le_us, p99_le_us}: the bucke
 
 run_loadgen() {  # payload target port kind rate
   local p="$1" t="$2" port="$3" kind="$4" r="$5" hdrs args=() json reqs cpu
-  [[ $t == straight ]] && hdrs="$hdr_straight" || hdrs="$hdr_gateway"
+  [[ $t == gateway ]] && hdrs="$hdr_gateway" || hdrs="$hdr_straight"
+  local body="$work/$t-$p.json"
+  [[ $t == relay ]] && body="$work/straight-$p.json"
   IFS='|' read -r -a hs <<<"$hdrs"
   for h in "${hs[@]}"; do args+=(--header "$h"); done
   [[ $p == sse ]] && args+=(--sse --expect-events $((sse_events + 5)))
@@ -479,7 +490,7 @@ run_loadgen() {  # payload target port kind rate
   [[ $t == gateway ]] && u0=$(usage_snapshot)
   [[ $t == gateway && $p != sse ]] && own0=$(own_snapshot)
   cpu_begin
-  json=$(timeout $((lat_s + warm_s + 60)) "$loadgen" --port "$port" --path /v1/messages --body "$work/$t-$p.json" \
+  json=$(timeout $((lat_s + warm_s + 60)) "$loadgen" --port "$port" --path /v1/messages --body "$body" \
     --rate "$r" --duration "$lat_s" --warmup "$warm_s" --connections 16 --max-connections 512 "${args[@]}")
   reqs=$(jq .sent <<<"$json")
   cpu=$(cpu_end "$reqs")
@@ -503,15 +514,19 @@ for p in 200B 10KB 60KB sse; do
     set_behaviour "$sse_interval_ms"
     run_loadgen "$p" straight "$fake_port" latency "$sse_rate"
     run_loadgen "$p" gateway "$gw_port" latency "$sse_rate"
+    run_loadgen "$p" relay "$relay_port" latency "$sse_rate"
     set_behaviour 0  # the throughput phase relays bursts: the cost per event
   else
     run_loadgen "$p" straight "$fake_port" latency "$rate"
     run_loadgen "$p" gateway "$gw_port" latency "$rate"
+    run_loadgen "$p" relay "$relay_port" latency "$rate"
     run_loadgen "$p" straight "$fake_port" latency_low "$low_rate"
     run_loadgen "$p" gateway "$gw_port" latency_low "$low_rate"
+    run_loadgen "$p" relay "$relay_port" latency_low "$low_rate"
   fi
   run_wrk "$p" straight "$fake_port"
   run_wrk "$p" gateway "$gw_port"
+  run_wrk "$p" relay "$relay_port"
 done
 
 # --- 1,000 streams open at once: the gateway's memory -------------------------------------------------
@@ -595,26 +610,40 @@ jq -s --argjson usage "$usage_check" --argjson memory "$memory" --argjson machin
        | ($all | find($p; "straight"; "throughput")) as $ts | ($all | find($p; "gateway"; "throughput")) as $tg
        | ($all | find($p; "straight"; "latency")) as $ls | ($all | find($p; "gateway"; "latency")) as $lg
        | ($all | find($p; "straight"; "latency_low")) as $ks | ($all | find($p; "gateway"; "latency_low")) as $kg
+       | ($all | find($p; "relay"; "throughput")) as $tr | ($all | find($p; "relay"; "latency")) as $lr
+       | ($all | find($p; "relay"; "latency_low")) as $kr
        | {key: $p, value: {
            throughput: {straight_rps: ($ts.wrk.rps|r1), gateway_rps: ($tg.wrk.rps|r1),
                         ratio: (if $ts.wrk.rps > 0 then ($tg.wrk.rps / $ts.wrk.rps * 1000 | round / 1000) else null end),
-                        straight: $ts.wrk, gateway: $tg.wrk},
-           latency: {straight: $ls.loadgen, gateway: $lg.loadgen,
+                        relay_rps: ($tr.wrk.rps|r1),
+                        relay_ratio: (if $ts.wrk.rps > 0 and $tr != null then ($tr.wrk.rps / $ts.wrk.rps * 1000 | round / 1000) else null end),
+                        straight: $ts.wrk, gateway: $tg.wrk, relay: $tr.wrk},
+           latency: {straight: $ls.loadgen, gateway: $lg.loadgen, relay: $lr.loadgen,
                      added_us: {p50: d($lg.loadgen.latency_us.p50; $ls.loadgen.latency_us.p50),
                                 p99: d($lg.loadgen.latency_us.p99; $ls.loadgen.latency_us.p99),
                                 p999: d($lg.loadgen.latency_us.p999; $ls.loadgen.latency_us.p999)},
+                     relay_added_us: {p50: d($lr.loadgen.latency_us.p50; $ls.loadgen.latency_us.p50),
+                                p99: d($lr.loadgen.latency_us.p99; $ls.loadgen.latency_us.p99),
+                                p999: d($lr.loadgen.latency_us.p999; $ls.loadgen.latency_us.p999)},
                      gateway_own_us: $lg.gateway_own_us,
                      added_ttfb_us: (if $p == "sse" then {p50: d($lg.loadgen.ttfb_us.p50; $ls.loadgen.ttfb_us.p50),
                                 p99: d($lg.loadgen.ttfb_us.p99; $ls.loadgen.ttfb_us.p99),
-                                first_event_p50: d($lg.loadgen.first_event_us.p50; $ls.loadgen.first_event_us.p50)}
+                                first_event_p50: d($lg.loadgen.first_event_us.p50; $ls.loadgen.first_event_us.p50),
+                                relay_p50: d($lr.loadgen.ttfb_us.p50; $ls.loadgen.ttfb_us.p50),
+                                relay_p99: d($lr.loadgen.ttfb_us.p99; $ls.loadgen.ttfb_us.p99)}
                                 else null end)},
-           latency_low: (if $ks == null then null else {straight: $ks.loadgen, gateway: $kg.loadgen,
+           latency_low: (if $ks == null then null else {straight: $ks.loadgen, gateway: $kg.loadgen, relay: $kr.loadgen,
                      added_us: {p50: d($kg.loadgen.latency_us.p50; $ks.loadgen.latency_us.p50),
                                 p99: d($kg.loadgen.latency_us.p99; $ks.loadgen.latency_us.p99),
                                 p999: d($kg.loadgen.latency_us.p999; $ks.loadgen.latency_us.p999)},
+                     relay_added_us: {p50: d($kr.loadgen.latency_us.p50; $ks.loadgen.latency_us.p50),
+                                p99: d($kr.loadgen.latency_us.p99; $ks.loadgen.latency_us.p99),
+                                p999: d($kr.loadgen.latency_us.p999; $ks.loadgen.latency_us.p999)},
                      gateway_own_us: $kg.gateway_own_us} end),
-           cpu_us_per_request: {throughput: {straight: $ts.cpu_us_per_request, gateway: $tg.cpu_us_per_request},
-                                latency: {straight: $ls.cpu_us_per_request, gateway: $lg.cpu_us_per_request}}}}) | from_entries),
+           cpu_us_per_request: {throughput: {straight: $ts.cpu_us_per_request, gateway: $tg.cpu_us_per_request,
+                                             relay: $tr.cpu_us_per_request},
+                                latency: {straight: $ls.cpu_us_per_request, gateway: $lg.cpu_us_per_request,
+                                          relay: $lr.cpu_us_per_request}}}}) | from_entries),
      memory: $memory, open_streams: $streams, usage_check: $usage,
      targets: ($all | {
        added_latency_60KB_p50_le_100us: le(d(find("60KB"; "gateway"; "latency").loadgen.latency_us.p50; find("60KB"; "straight"; "latency").loadgen.latency_us.p50); 100),
@@ -623,7 +652,14 @@ jq -s --argjson usage "$usage_check" --argjson memory "$memory" --argjson machin
        throughput_60KB_ge_50pct: (find("60KB"; "gateway"; "throughput").wrk.rps >= 0.5 * find("60KB"; "straight"; "throughput").wrk.rps),
        gateway_rss_1000_streams_le_100MB: ($streams.gateway_rss_peak_kb <= 102400 and $streams.max_open_client_connections >= 900 and $streams.errors == 0),
        added_ttfb_sse_p50_le_200us: le(d(find("sse"; "gateway"; "latency").loadgen.ttfb_us.p50; find("sse"; "straight"; "latency").loadgen.ttfb_us.p50); 200),
-       usage_ledger_matches_upstream: $usage.consistent}),
+       usage_ledger_matches_upstream: $usage.consistent,
+       # The same thresholds for the byte relay: whether any proxy could meet them on this machine.
+       floor: {
+         added_latency_60KB_p50_le_100us: le(d(find("60KB"; "relay"; "latency").loadgen.latency_us.p50; find("60KB"; "straight"; "latency").loadgen.latency_us.p50); 100),
+         added_latency_60KB_p99_le_1ms: le(d(find("60KB"; "relay"; "latency").loadgen.latency_us.p99; find("60KB"; "straight"; "latency").loadgen.latency_us.p99); 1000),
+         throughput_200B_ge_50pct: (find("200B"; "relay"; "throughput").wrk.rps >= 0.5 * find("200B"; "straight"; "throughput").wrk.rps),
+         throughput_60KB_ge_50pct: (find("60KB"; "relay"; "throughput").wrk.rps >= 0.5 * find("60KB"; "straight"; "throughput").wrk.rps),
+         added_ttfb_sse_p50_le_200us: le(d(find("sse"; "relay"; "latency").loadgen.ttfb_us.p50; find("sse"; "straight"; "latency").loadgen.ttfb_us.p50); 200)}}),
      raw: $all}' "$results" >"$out"
 
 "$root/bench/e2e/report.sh" "$out"

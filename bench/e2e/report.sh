@@ -10,37 +10,39 @@ jq -r '
   def ok: if . == true then "ok" elif . == false then "MISSED" else "-" end;
   . as $r
   | ["200B", "10KB", "60KB", "sse"] as $ps
-  | ["gateway", "authsvc", "usagesvc", "fallbacksvc", "fake"] as $procs
+  | ["gateway", "authsvc", "usagesvc", "fallbacksvc", "fake", "relay"] as $procs
   | "Luna end-to-end benchmark  \($r.date)  commit \($r.commit)\(if $r.quick then "  (QUICK)" else "" end)",
     "machine: \($r.machine.cpu), \($r.machine.cores) cores, kernel \($r.machine.kernel), load at end \($r.machine.loadavg_at_end)",
     "settings: wrk \($r.settings.wrk_connections) connections x \($r.settings.throughput_seconds) s; open loop \($r.settings.open_loop_rate) and \($r.settings.open_loop_low_rate) req/s (streams \($r.settings.sse_rate)/s) x \($r.settings.latency_seconds) s; gateway threads \($r.settings.gateway_threads); fake upstream threads \($r.settings.fake_upstream_threads)",
     "payloads: 200B = one short message; 10KB, 60KB = OpenClaw-like (system blocks with cache_control, 12 tools, tool_use/tool_result); sse = 200 B request, answer of \($r.settings.sse_events) text deltas (\($r.settings.sse_events + 5) events; in the latency phase one every \($r.settings.sse_interval_ms_latency // 0) ms, in the throughput phase all at once)",
     "",
     "THROUGHPUT (wrk, closed loop, \($r.settings.wrk_connections) connections)",
-    "\("payload"|lp(8))\("straight req/s"|rp(16))\("gateway req/s"|rp(16))\("ratio"|rp(8))\("wrk errors s/g"|rp(16))",
+    "\("payload"|lp(8))\("straight req/s"|rp(16))\("gateway req/s"|rp(16))\("ratio"|rp(8))\("relay req/s"|rp(14))\("relay ratio"|rp(13))\("wrk errors s/g/r"|rp(18))",
     ($ps[] as $p | $r.payloads[$p].throughput as $t
-      | "\($p|lp(8))\($t.straight_rps|f(0)|rp(16))\($t.gateway_rps|f(0)|rp(16))\($t.ratio|f(2)|rp(8))\(
-         "\([$t.straight.errors[]] | add)/\([$t.gateway.errors[]] | add)"|rp(16))"),
+      | "\($p|lp(8))\($t.straight_rps|f(0)|rp(16))\($t.gateway_rps|f(0)|rp(16))\($t.ratio|f(2)|rp(8))\($t.relay_rps|f(0)|rp(14))\($t.relay_ratio|f(2)|rp(13))\(
+         "\([$t.straight.errors[]] | add)/\([$t.gateway.errors[]] | add)/\([($t.relay.errors // {})[]] | add // "-")"|rp(18))"),
+    "(relay: a byte relay in front of the fake, bench/relay: the same two loopback hops with no work of its own, the floor of any proxy here)",
     "",
     (("latency", "latency_low") as $k
     | ($ps | map(select($r.payloads[.][$k] != null))) as $lps
     | (if ($lps | length) == 0 then empty else
       "LATENCY (open loop at \($r.payloads[$lps[0]][$k].straight.rate|f(0)) req/s\(if $lps | index("sse") then " (sse: \($r.payloads.sse[$k].straight.rate|f(0)) streams/s)" else "" end), us from the scheduled send to the last byte)",
-      "\("payload"|lp(8))\("straight p50/p99/p99.9"|rp(26))\("gateway p50/p99/p99.9"|rp(26))\("added p50"|rp(11))\("added p99"|rp(11))\("added p99.9"|rp(12))\("errors s/g"|rp(12))",
+      "\("payload"|lp(8))\("straight p50/p99/p99.9"|rp(26))\("gateway p50/p99/p99.9"|rp(26))\("added p50"|rp(11))\("added p99"|rp(11))\("added p99.9"|rp(12))\("relay added p50/p99"|rp(21))\("errors s/g"|rp(12))",
       ($lps[] as $p | $r.payloads[$p][$k] as $l
         | "\($p|lp(8))\($l.straight.latency_us|trip(0)|rp(26))\($l.gateway.latency_us|trip(0)|rp(26))\($l.added_us.p50|f(0)|rp(11))\($l.added_us.p99|f(0)|rp(11))\($l.added_us.p999|f(0)|rp(12))\(
+           "\($l.relay_added_us.p50|f(0))/\($l.relay_added_us.p99|f(0))"|rp(21))\(
            "\($l.straight.errors + $l.straight.io_errors + $l.straight.unfinished)/\($l.gateway.errors + $l.gateway.io_errors + $l.gateway.unfinished)"|rp(12))"),
       "" end)),
     "STREAMS (sse, open loop at \($r.settings.sse_rate) streams/s, us from the scheduled send; p50/p99/p99.9)",
     "\(""|lp(10))\("TTFB"|rp(24))\("first event"|rp(24))\("inter-event"|rp(20))\("whole stream"|rp(24))\("events/stream"|rp(15))",
-    (["straight", "gateway"][] as $t | $r.payloads.sse.latency[$t] as $l
+    (["straight", "gateway", "relay"][] as $t | $r.payloads.sse.latency[$t] as $l | select($l != null)
       | "\($t|lp(10))\($l.ttfb_us|trip(0)|rp(24))\($l.first_event_us|trip(0)|rp(24))\($l.inter_event_us|trip(0)|rp(20))\($l.latency_us|trip(0)|rp(24))\(
          "\($l.events_per_stream.min)-\($l.events_per_stream.max)\(if $l.event_count_mismatch > 0 then " (\($l.event_count_mismatch) wrong)" else "" end)"|rp(15))"),
-    "added TTFB: p50 \($r.payloads.sse.latency.added_ttfb_us.p50|f(0)) us, p99 \($r.payloads.sse.latency.added_ttfb_us.p99|f(0)) us; added time to first event p50 \($r.payloads.sse.latency.added_ttfb_us.first_event_p50|f(0)) us",
+    "added TTFB: p50 \($r.payloads.sse.latency.added_ttfb_us.p50|f(0)) us, p99 \($r.payloads.sse.latency.added_ttfb_us.p99|f(0)) us; added time to first event p50 \($r.payloads.sse.latency.added_ttfb_us.first_event_p50|f(0)) us; through the relay: p50 \($r.payloads.sse.latency.added_ttfb_us.relay_p50|f(0)) us, p99 \($r.payloads.sse.latency.added_ttfb_us.relay_p99|f(0)) us",
     "",
     "CPU TIME PER REQUEST (us, utime+stime from /proc; throughput phase [latency phase at \($r.settings.open_loop_rate) req/s; sse \($r.settings.sse_rate)/s])",
     "\("payload"|lp(8))\("route"|lp(10))\($procs | map(rp(17)) | join(""))",
-    ($ps[] as $p | ["straight", "gateway"][] as $t | $r.payloads[$p].cpu_us_per_request as $c
+    ($ps[] as $p | ["straight", "gateway", "relay"][] as $t | $r.payloads[$p].cpu_us_per_request as $c
       | "\($p|lp(8))\($t|lp(10))\($procs | map(. as $n | "\($c.throughput[$t][$n]|f(1)) [\($c.latency[$t][$n]|f(1))]" | rp(17)) | join(""))"),
     "",
     "MEMORY (MB: peak RSS = VmHWM over the whole run / RSS at the end)",
@@ -77,5 +79,7 @@ jq -r '
     "  streams: added TTFB p50 \($r.payloads.sse.latency.added_ttfb_us.p50|f(0)) us <= 200 us: \($r.targets.added_ttfb_sse_p50_le_200us|ok)",
     (if $r.open_streams == null then empty else
     "  memory: gateway peak RSS \(($r.open_streams.gateway_rss_peak_kb // 0) / 1024 | f(1)) MB with \($r.open_streams.max_open_client_connections) streams open <= 100 MB: \($r.targets.gateway_rss_1000_streams_le_100MB|ok)" end),
+    (if $r.targets.floor == null then empty else
+    "  the same thresholds for the byte relay (the floor of any proxy on this machine): 60KB added p50 \($r.payloads["60KB"].latency.relay_added_us.p50|f(0)) us: \($r.targets.floor.added_latency_60KB_p50_le_100us|ok); p99 \($r.payloads["60KB"].latency.relay_added_us.p99|f(0)) us: \($r.targets.floor.added_latency_60KB_p99_le_1ms|ok); ratio 200B \($r.payloads["200B"].throughput.relay_ratio|f(2)): \($r.targets.floor.throughput_200B_ge_50pct|ok); 60KB \($r.payloads["60KB"].throughput.relay_ratio|f(2)): \($r.targets.floor.throughput_60KB_ge_50pct|ok); added TTFB p50 \($r.payloads.sse.latency.added_ttfb_us.relay_p50|f(0)) us: \($r.targets.floor.added_ttfb_sse_p50_le_200us|ok)" end),
     "  usage ledger equals the upstream counts: whole run \($r.usage_check.equal|ok); every phase equal or short by no more than the requests the load generator cut: \($r.targets.usage_ledger_matches_upstream|ok)"
 ' "$1"
