@@ -4,7 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <array>
-#include <cstdio>
+#include <charconv>
 #include <span>
 
 #include <boost/asio/ssl.hpp>
@@ -142,8 +142,9 @@ class ClientWriter {
     head_.reserve(512);
     head_ += "HTTP/1.1 ";
     char status[8];
-    int len = std::snprintf(status, sizeof status, "%u", up.result_int());
-    head_.append(status, static_cast<size_t>(len));
+    auto [status_end, status_ec] = std::to_chars(status, status + sizeof status, up.result_int());
+    (void)status_ec;  // a status has at most 3 digits
+    head_.append(status, status_end);
     head_ += ' ';
     std::string_view reason(up.reason().data(), up.reason().size());
     if (reason.empty()) {
@@ -176,8 +177,11 @@ class ClientWriter {
     char size_line[24];
     if (!piece.empty()) {
       if (chunked_) {
-        int len = std::snprintf(size_line, sizeof size_line, "%zx\r\n", piece.size());
-        bufs[n++] = asio::buffer(size_line, static_cast<size_t>(len));
+        // The chunk size in hex; snprintf's format parsing was about 2.5% of a relayed event's instructions.
+        char* end = std::to_chars(size_line, size_line + sizeof size_line - 2, piece.size(), 16).ptr;
+        *end++ = '\r';
+        *end++ = '\n';
+        bufs[n++] = asio::buffer(size_line, static_cast<size_t>(end - size_line));
         bufs[n++] = asio::buffer(piece.data(), piece.size());
         bufs[n++] = asio::buffer("\r\n", 2);
       } else {
