@@ -1,5 +1,7 @@
 #include "gateway/convert/sse_parser.h"
 
+#include <cstring>
+
 namespace luna::gateway {
 
 void SseParser::Feed(std::string_view bytes, std::vector<SseEvent>* out) {
@@ -13,9 +15,13 @@ void SseParser::Feed(std::string_view bytes, std::vector<SseEvent>* out) {
       continue;
     }
     last_was_cr_ = false;
-    // Find the next line end in one scan and take the whole run of ordinary bytes at once.
-    size_t j = i;
-    while (j < bytes.size() && bytes[j] != '\n' && bytes[j] != '\r') ++j;
+    // Find the next line end and take the whole run of ordinary bytes at once. memchr (vectorized)
+    // finds the LF; a CR, rare in practice, is looked for only before it.
+    const char* base = bytes.data();
+    const void* lf = std::memchr(base + i, '\n', bytes.size() - i);
+    const size_t limit = lf != nullptr ? static_cast<size_t>(static_cast<const char*>(lf) - base) : bytes.size();
+    const void* cr = std::memchr(base + i, '\r', limit - i);
+    const size_t j = cr != nullptr ? static_cast<size_t>(static_cast<const char*>(cr) - base) : limit;
     if (j == bytes.size()) {
       line_.append(bytes.substr(i));
       return;
