@@ -458,5 +458,94 @@ TEST_F(LongIdleTimeoutTest, KeepAliveSlowlorisIsCutByTheHeaderTimeout) {
   EXPECT_TRUE(AllAbusersClosed());
 }
 
+
+// A client that reads slowly through a small receive buffer still gets every byte of its answer, in
+// order: the gateway sends what the kernel takes at once and the rest as the client makes room, for
+// a 1 MB JSON answer and for an 8 MB stream of 2,000 events (whose chunked framing, followed here to
+// the end, would break at the first lost or repeated byte). The stream is larger than the most a
+// socket's send buffer grows to here (4 MB), so the gateway's sends do come back short.
+TEST_F(AbusiveClientsTest, SlowReaderGetsEveryByteInOrder) {
+  const std::string big_text(1 << 20, 'b');
+  c_.SetModel("claude-big", json{{"text", big_text}}.dump());
+  c_.SetModel("claude-stream", json{{"text", std::string(8 << 20, 's')}, {"events", 2000}}.dump());
+  // Sends one request with Connection: close and reads the answer 4 KiB at a time, pausing 2 ms
+  // every 4 reads (at most 8 MB/s).
+  auto fetch_slowly = [&](const std::string& body) {
+    int fd = Connect(c_.gateway_port(), 4096);
+    EXPECT_GE(fd, 0);
+    std::string req = "POST /v1/messages HTTP/1.1\r\nHost: x\r\nConnection: close\r\nx-api-key: " + key_ +
+                      "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+                      "\r\n\r\n" + body;
+    EXPECT_TRUE(SendNow(fd, req));
+    std::string got;
+    char buf[4096];
+    const auto deadline = Clock::now() + seconds(30);
+    for (int reads = 1; Clock::now() < deadline; ++reads) {
+      pollfd p{fd, POLLIN, 0};
+      if (poll(&p, 1, 100) <= 0) continue;
+      ssize_t n = recv(fd, buf, sizeof buf, 0);
+      if (n <= 0) break;
+      got.append(buf, static_cast<size_t>(n));
+      if (reads % 4 == 0) std::this_thread::sleep_for(milliseconds(2));
+    }
+    close(fd);
+    return got;
+  };
+
+  std::string plain = fetch_slowly(R"({"model":"claude-big","max_tokens":16,"messages":[{"role":"user","content":"hi"}]})");
+  size_t head_end = plain.find("\r\n\r\n");
+  ASSERT_NE(head_end, std::string::npos);
+  ASSERT_EQ(plain.rfind("HTTP/1.1 200", 0), 0u) << plain.substr(0, 300);
+  std::string head = plain.substr(0, head_end);
+  size_t cl = head.find("content-length: ");
+  if (cl == std::string::npos) cl = head.find("Content-Length: ");
+  ASSERT_NE(cl, std::string::npos) << head;
+  const size_t length = std::stoul(head.substr(cl + 16));
+  const std::string answer = plain.substr(head_end + 4);
+  ASSERT_EQ(answer.size(), length);
+  json j = json::parse(answer);
+  EXPECT_EQ(j["content"][0]["text"], big_text);
+
+  std::string streamed = fetch_slowly(
+      R"({"model":"claude-stream","max_tokens":16,"stream":true,"messages":[{"role":"user","content":"hi"}]})");
+  head_end = streamed.find("\r\n\r\n");
+  ASSERT_NE(head_end, std::string::npos);
+  ASSERT_EQ(streamed.rfind("HTTP/1.1 200", 0), 0u) << streamed.substr(0, 300);
+  // Undo the chunked framing, to the terminating chunk.
+  std::string sse;
+  size_t pos = head_end + 4;
+  bool terminated = false;
+  while (pos < streamed.size()) {
+    size_t line_end = streamed.find("\r\n", pos);
+    ASSERT_NE(line_end, std::string::npos) << "a chunk size line is cut off at " << pos;
+    const size_t size = std::stoul(streamed.substr(pos, line_end - pos), nullptr, 16);
+    pos = line_end + 2;
+    if (size == 0) {
+      terminated = true;
+      break;
+    }
+    ASSERT_LE(pos + size + 2, streamed.size()) << "a chunk is cut off at " << pos;
+    sse.append(streamed, pos, size);
+    ASSERT_EQ(streamed.compare(pos + size, 2, "\r\n"), 0) << "chunk framing broken at " << pos + size;
+    pos += size + 2;
+  }
+  EXPECT_TRUE(terminated);
+  // Every text delta, in order, adds up to the 8 MB the fake sent.
+  size_t text = 0, deltas = 0;
+  for (size_t at = sse.find("data: "); at != std::string::npos; at = sse.find("data: ", at)) {
+    size_t end = sse.find('\n', at);
+    ASSERT_NE(end, std::string::npos);
+    json ev = json::parse(sse.substr(at + 6, end - at - 6));
+    if (ev["type"] == "content_block_delta") {
+      text += ev["delta"]["text"].get<std::string>().size();
+      ++deltas;
+    }
+    at = end;
+  }
+  EXPECT_EQ(deltas, 2000u);
+  EXPECT_EQ(text, size_t{8} << 20);
+  EXPECT_NE(sse.find("event: message_stop"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace luna::testing
