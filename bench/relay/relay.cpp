@@ -80,17 +80,16 @@ void Update(int fd, Pair& p) {
   ::epoll_ctl(g_epoll, EPOLL_CTL_MOD, fd, &ev);
 }
 
+// Closes both sockets of a pair. The caller holds its own reference to the pair, so it outlives
+// the map entries erased here.
 void Close(Pair& p) {
   if (p.closed) return;
   p.closed = true;
   for (int fd : {p.up.from, p.down.from}) {
     ::epoll_ctl(g_epoll, EPOLL_CTL_DEL, fd, nullptr);
     ::close(fd);
+    g_by_fd.erase(fd);
   }
-  // Erasing drops the last references only after both entries are gone.
-  auto keep = g_by_fd[p.up.from];
-  g_by_fd.erase(p.up.from);
-  g_by_fd.erase(p.down.from);
 }
 
 // Writes what `s` holds; false when the connection is gone.
