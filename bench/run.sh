@@ -418,11 +418,16 @@ if [[ $soak_s -gt 0 ]]; then
   exit 0
 fi
 
+# What a target is sent: the gateway its own key and bodies; the fake and the relay in front of it
+# the straight ones. Sets hdrs and body.
+request_for() {  # payload target
+  [[ $2 == gateway ]] && hdrs="$hdr_gateway" || hdrs="$hdr_straight"
+  [[ $2 == gateway ]] && body="$work/gateway-$1.json" || body="$work/straight-$1.json"
+}
+
 run_wrk() {  # payload target port
-  local p="$1" t="$2" port="$3" hdrs line reqs cpu
-  [[ $t == gateway ]] && hdrs="$hdr_gateway" || hdrs="$hdr_straight"
-  local body="$work/$t-$p.json"
-  [[ $t == relay ]] && body="$work/straight-$p.json"  # the relay carries straight requests to the fake
+  local p="$1" t="$2" port="$3" hdrs body line reqs cpu
+  request_for "$p" "$t"
   local u0="" usage=null
   [[ $t == gateway ]] && u0=$(usage_snapshot)
   local perf_pid=""
@@ -479,10 +484,8 @@ own_delta() {  # before after -> {n, p50_le_us, p90_le_us, p99_le_us}: the bucke
 }
 
 run_loadgen() {  # payload target port kind rate
-  local p="$1" t="$2" port="$3" kind="$4" r="$5" hdrs args=() json reqs cpu
-  [[ $t == gateway ]] && hdrs="$hdr_gateway" || hdrs="$hdr_straight"
-  local body="$work/$t-$p.json"
-  [[ $t == relay ]] && body="$work/straight-$p.json"
+  local p="$1" t="$2" port="$3" kind="$4" r="$5" hdrs body args=() json reqs cpu
+  request_for "$p" "$t"
   IFS='|' read -r -a hs <<<"$hdrs"
   for h in "${hs[@]}"; do args+=(--header "$h"); done
   [[ $p == sse ]] && args+=(--sse --expect-events $((sse_events + 5)))
@@ -601,6 +604,16 @@ jq -s --argjson usage "$usage_check" --argjson memory "$memory" --argjson machin
   def d($a; $b): if $a == null or $b == null then null else (($a - $b) * 10 | round / 10) end;
   def le($x; $lim): if $x == null then false else $x <= $lim end;
   def find($p; $t; $k): map(select(.payload == $p and .target == $t and .kind == $k))[0];
+  def added($x; $base): {p50: d($x.loadgen.latency_us.p50; $base.loadgen.latency_us.p50),
+                         p99: d($x.loadgen.latency_us.p99; $base.loadgen.latency_us.p99),
+                         p999: d($x.loadgen.latency_us.p999; $base.loadgen.latency_us.p999)};
+  # The issue thresholds that compare target $t (gateway, or the relay: the floor) with straight.
+  def thresholds($t): {
+    added_latency_60KB_p50_le_100us: le(d(find("60KB"; $t; "latency").loadgen.latency_us.p50; find("60KB"; "straight"; "latency").loadgen.latency_us.p50); 100),
+    added_latency_60KB_p99_le_1ms: le(d(find("60KB"; $t; "latency").loadgen.latency_us.p99; find("60KB"; "straight"; "latency").loadgen.latency_us.p99); 1000),
+    throughput_200B_ge_50pct: (find("200B"; $t; "throughput").wrk.rps >= 0.5 * find("200B"; "straight"; "throughput").wrk.rps),
+    throughput_60KB_ge_50pct: (find("60KB"; $t; "throughput").wrk.rps >= 0.5 * find("60KB"; "straight"; "throughput").wrk.rps),
+    added_ttfb_sse_p50_le_200us: le(d(find("sse"; $t; "latency").loadgen.ttfb_us.p50; find("sse"; "straight"; "latency").loadgen.ttfb_us.p50); 200)};
   . as $all
   | {date: $date, commit: $commit, quick: ($quick == 1), machine: $machine,
      settings: {open_loop_rate: $rate, open_loop_low_rate: $low, sse_rate: $sser, wrk_connections: $conns, throughput_seconds: $tp, latency_seconds: $lat,
@@ -619,12 +632,7 @@ jq -s --argjson usage "$usage_check" --argjson memory "$memory" --argjson machin
                         relay_ratio: (if $ts.wrk.rps > 0 and $tr != null then ($tr.wrk.rps / $ts.wrk.rps * 1000 | round / 1000) else null end),
                         straight: $ts.wrk, gateway: $tg.wrk, relay: $tr.wrk},
            latency: {straight: $ls.loadgen, gateway: $lg.loadgen, relay: $lr.loadgen,
-                     added_us: {p50: d($lg.loadgen.latency_us.p50; $ls.loadgen.latency_us.p50),
-                                p99: d($lg.loadgen.latency_us.p99; $ls.loadgen.latency_us.p99),
-                                p999: d($lg.loadgen.latency_us.p999; $ls.loadgen.latency_us.p999)},
-                     relay_added_us: {p50: d($lr.loadgen.latency_us.p50; $ls.loadgen.latency_us.p50),
-                                p99: d($lr.loadgen.latency_us.p99; $ls.loadgen.latency_us.p99),
-                                p999: d($lr.loadgen.latency_us.p999; $ls.loadgen.latency_us.p999)},
+                     added_us: added($lg; $ls), relay_added_us: added($lr; $ls),
                      gateway_own_us: $lg.gateway_own_us,
                      added_ttfb_us: (if $p == "sse" then {p50: d($lg.loadgen.ttfb_us.p50; $ls.loadgen.ttfb_us.p50),
                                 p99: d($lg.loadgen.ttfb_us.p99; $ls.loadgen.ttfb_us.p99),
@@ -633,33 +641,18 @@ jq -s --argjson usage "$usage_check" --argjson memory "$memory" --argjson machin
                                 relay_p99: d($lr.loadgen.ttfb_us.p99; $ls.loadgen.ttfb_us.p99)}
                                 else null end)},
            latency_low: (if $ks == null then null else {straight: $ks.loadgen, gateway: $kg.loadgen, relay: $kr.loadgen,
-                     added_us: {p50: d($kg.loadgen.latency_us.p50; $ks.loadgen.latency_us.p50),
-                                p99: d($kg.loadgen.latency_us.p99; $ks.loadgen.latency_us.p99),
-                                p999: d($kg.loadgen.latency_us.p999; $ks.loadgen.latency_us.p999)},
-                     relay_added_us: {p50: d($kr.loadgen.latency_us.p50; $ks.loadgen.latency_us.p50),
-                                p99: d($kr.loadgen.latency_us.p99; $ks.loadgen.latency_us.p99),
-                                p999: d($kr.loadgen.latency_us.p999; $ks.loadgen.latency_us.p999)},
+                     added_us: added($kg; $ks), relay_added_us: added($kr; $ks),
                      gateway_own_us: $kg.gateway_own_us} end),
            cpu_us_per_request: {throughput: {straight: $ts.cpu_us_per_request, gateway: $tg.cpu_us_per_request,
                                              relay: $tr.cpu_us_per_request},
                                 latency: {straight: $ls.cpu_us_per_request, gateway: $lg.cpu_us_per_request,
                                           relay: $lr.cpu_us_per_request}}}}) | from_entries),
      memory: $memory, open_streams: $streams, usage_check: $usage,
-     targets: ($all | {
-       added_latency_60KB_p50_le_100us: le(d(find("60KB"; "gateway"; "latency").loadgen.latency_us.p50; find("60KB"; "straight"; "latency").loadgen.latency_us.p50); 100),
-       added_latency_60KB_p99_le_1ms: le(d(find("60KB"; "gateway"; "latency").loadgen.latency_us.p99; find("60KB"; "straight"; "latency").loadgen.latency_us.p99); 1000),
-       throughput_200B_ge_50pct: (find("200B"; "gateway"; "throughput").wrk.rps >= 0.5 * find("200B"; "straight"; "throughput").wrk.rps),
-       throughput_60KB_ge_50pct: (find("60KB"; "gateway"; "throughput").wrk.rps >= 0.5 * find("60KB"; "straight"; "throughput").wrk.rps),
+     targets: ($all | thresholds("gateway") + {
        gateway_rss_1000_streams_le_100MB: ($streams.gateway_rss_peak_kb <= 102400 and $streams.max_open_client_connections >= 900 and $streams.errors == 0),
-       added_ttfb_sse_p50_le_200us: le(d(find("sse"; "gateway"; "latency").loadgen.ttfb_us.p50; find("sse"; "straight"; "latency").loadgen.ttfb_us.p50); 200),
        usage_ledger_matches_upstream: $usage.consistent,
        # The same thresholds for the byte relay: whether any proxy could meet them on this machine.
-       floor: {
-         added_latency_60KB_p50_le_100us: le(d(find("60KB"; "relay"; "latency").loadgen.latency_us.p50; find("60KB"; "straight"; "latency").loadgen.latency_us.p50); 100),
-         added_latency_60KB_p99_le_1ms: le(d(find("60KB"; "relay"; "latency").loadgen.latency_us.p99; find("60KB"; "straight"; "latency").loadgen.latency_us.p99); 1000),
-         throughput_200B_ge_50pct: (find("200B"; "relay"; "throughput").wrk.rps >= 0.5 * find("200B"; "straight"; "throughput").wrk.rps),
-         throughput_60KB_ge_50pct: (find("60KB"; "relay"; "throughput").wrk.rps >= 0.5 * find("60KB"; "straight"; "throughput").wrk.rps),
-         added_ttfb_sse_p50_le_200us: le(d(find("sse"; "relay"; "latency").loadgen.ttfb_us.p50; find("sse"; "straight"; "latency").loadgen.ttfb_us.p50); 200)}}),
+       floor: thresholds("relay")}),
      raw: $all}' "$results" >"$out"
 
 "$root/bench/e2e/report.sh" "$out"
