@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
+#include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "common/atomic_file.h"
@@ -88,9 +90,64 @@ const Json* Optional(const Json& object, const char* field) {
   return &*it;
 }
 
+// The old file's full keys and admin key, masked wherever else they appear in it: in a name, inside
+// a usage object carried over verbatim. Whatever is kept of the old file is saved in the new one, which
+// must hold no full key. Secrets shorter than 8 bytes are left: they would turn up in names by chance.
+class SecretScrubber {
+ public:
+  explicit SecretScrubber(const Json& root) {
+    if (const Json* admin = Optional(root, "admin_key"); admin != nullptr && admin->is_string()) {
+      Add(admin->get_ref<const std::string&>());
+    }
+    if (const Json* keys = Optional(root, "keys"); keys != nullptr && keys->is_object()) {
+      for (const auto& [key, entry] : keys->items()) Add(key);
+    }
+  }
+
+  // `value` with every secret in its strings and member names masked.
+  Json Scrubbed(const Json& value) const {
+    if (secrets_.empty()) return value;
+    if (value.is_string()) return Scrubbed(value.get_ref<const std::string&>());
+    if (value.is_array()) {
+      Json out = Json::array();
+      for (const auto& v : value) out.push_back(Scrubbed(v));
+      return out;
+    }
+    if (value.is_object()) {
+      Json out = Json::object();
+      for (const auto& [name, v] : value.items()) out[Scrubbed(name)] = Scrubbed(v);
+      return out;
+    }
+    return value;
+  }
+
+ private:
+  void Add(const std::string& secret) {
+    if (secret.size() >= 8) secrets_.push_back(secret);
+  }
+
+  // Each mask is shorter than its secret, so this ends even where a mask and its neighbours spell
+  // another secret.
+  std::string Scrubbed(std::string text) const {
+    for (bool changed = true; changed;) {
+      changed = false;
+      for (const auto& secret : secrets_) {
+        for (size_t at = text.find(secret); at != std::string::npos; at = text.find(secret, at)) {
+          text.replace(at, secret.size(), MaskSecret(secret));
+          changed = true;
+        }
+      }
+    }
+    return text;
+  }
+
+  std::vector<std::string> secrets_;
+};
+
 absl::StatusOr<KeyStore::Contents> ParseLegacy(const Json& root, const std::string& path) {
   KeyStore::Contents c;
   c.format = KeysFileFormat::kLegacy;
+  const SecretScrubber scrubber(root);
   if (const Json* admin = Optional(root, "admin_key")) {
     if (!admin->is_string()) return TypeError(path, "admin_key", "a string", *admin);
     const auto& s = admin->get_ref<const std::string&>();
@@ -100,10 +157,11 @@ absl::StatusOr<KeyStore::Contents> ParseLegacy(const Json& root, const std::stri
   if (keys == nullptr) return c;
   if (!keys->is_object()) return TypeError(path, "keys", "an object of \"sk-...\": {entry}", *keys);
   std::unordered_map<std::string, std::string> where_by_id;
-  for (const auto& [key, entry] : keys->items()) {
+  for (const auto& [key, raw_entry] : keys->items()) {
     std::string where = absl::StrCat("keys[\"", MaskSecret(key), "\"]");
     if (key.empty()) return LoadError(path, where, "empty key");
-    if (!entry.is_object()) return TypeError(path, where, "an object", entry);
+    if (!raw_entry.is_object()) return TypeError(path, where, "an object", raw_entry);
+    const Json entry = scrubber.Scrubbed(raw_entry);
     KeyEntry e;
     e.sha256 = Sha256Hex(key);
     e.id = ImportedKeyId(e.sha256);

@@ -132,6 +132,41 @@ TEST(KeyStoreTest, FirstSaveBacksUpLegacyFileAndRewritesItWithoutFullKeys) {
   EXPECT_EQ(ReadText(backup), LegacyKeysJson());
 }
 
+// A full key (or the admin key) written elsewhere in the old file -- as a name, as a member name or a
+// value deep in a usage object -- is masked on import, so the saved file holds it nowhere; the usage
+// figures around it are kept. (Found by legacy_import_fuzz: a usage object carrying a "keys" member.)
+TEST(KeyStoreTest, FullKeysWrittenElsewhereInTheOldFileAreMaskedOnImport) {
+  const std::string live = "sk-live-0123456789abcdefXYZ";
+  const std::string admin = "sk-admin-0123456394abcdef";
+  const std::string old_file = nlohmann::json{
+      {"admin_key", admin},
+      {"keys",
+       {{live,
+         {{"name", "agent " + live},
+          {"enabled", true},
+          {"usage",
+           {{"total_input", 100},
+            {"total_output", 50},
+            {"total_requests", 3},
+            {"note", "admin was " + admin},
+            {"keys", {{live, {{"name", "agent"}}}}}}}}}}}}.dump();
+  auto parsed = KeyStore::Parse(old_file, "keys.json");
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  ASSERT_EQ(parsed->state.keys.size(), 1u);
+  EXPECT_EQ(parsed->state.keys[0].name, "agent " + MaskSecret(live));
+  EXPECT_EQ(parsed->state.keys[0].sha256, Sha256Hex(live));  // the key itself still validates
+  EXPECT_EQ(parsed->state.admin_key_sha256, Sha256Hex(admin));
+
+  const std::string saved = KeyStore::Serialize(parsed->state, parsed->legacy_usage);
+  EXPECT_EQ(saved.find(live), std::string::npos) << saved;
+  EXPECT_EQ(saved.find(admin), std::string::npos) << saved;
+  auto usage = nlohmann::json::parse(parsed->legacy_usage.at(parsed->state.keys[0].id));
+  EXPECT_EQ(usage["total_input"], 100);
+  EXPECT_EQ(usage["total_requests"], 3);
+  EXPECT_EQ(usage["note"], "admin was " + MaskSecret(admin));
+  EXPECT_TRUE(usage["keys"].contains(MaskSecret(live))) << usage.dump();
+}
+
 TEST(KeyStoreTest, ExistingDifferentBackupIsNeverOverwritten) {
   // A backup of some earlier old file stays; the new original goes to .legacy-backup.2.
   TempDir dir;
