@@ -335,8 +335,10 @@ void Ledger::PruneDetail() {
   detail_.erase(detail_.begin(), detail_.lower_bound(NowMs() - options_.detail_retention_ms));
 }
 
-spb::Snapshot Ledger::ToSnapshot(int64_t next_generation) const {
+absl::StatusOr<SnapshotCounts> Ledger::AppendSnapshot(int64_t next_generation, std::string* out) const {
   std::shared_lock lock(mu_);
+  const size_t start = out->size();
+  SnapshotCounts counts;
   spb::Snapshot s;
   s.set_version(1);
   s.set_next_generation(next_generation);
@@ -375,19 +377,51 @@ spb::Snapshot Ledger::ToSnapshot(int64_t next_generation) const {
     std::memcpy(p + 8, &d.lo, 8);
     p += 16;
   }
-  const int64_t cutoff = NowMs() - options_.detail_retention_ms;
-  for (auto it = detail_.lower_bound(cutoff); it != detail_.end(); ++it) {
-    s.add_detail()->ParseFromString(it->second.event);
-  }
   for (const auto& [key_id, json] : legacy_imported_) {
     auto* imp = s.add_legacy_imports();
     imp->set_key_id(key_id);
     imp->set_usage_json(json);
   }
+  counts.aggregate_rows = static_cast<size_t>(s.agg_key_size());
+  counts.event_ids = seen_.size();
+  if (!s.AppendToString(out)) {
+    out->resize(start);
+    return absl::ResourceExhaustedError("the snapshot is larger than protobuf can serialize (2 GiB)");
+  }
+  // Field 18 (detail), wire type 2: tag, length, then the event's bytes as kept. A parser reads
+  // fields in any order, and repeated elements in the order they come: oldest first, as before.
+  const int64_t cutoff = NowMs() - options_.detail_retention_ms;
+  for (auto it = detail_.lower_bound(cutoff); it != detail_.end(); ++it) {
+    const std::string& event = it->second.event;
+    char head[2 + 10] = {'\x92', '\x01'};  // the tag (18 << 3 | 2 = 146) as a varint
+    size_t n = 2;
+    for (uint64_t v = event.size();; v >>= 7) {
+      if (v < 0x80) {
+        head[n++] = static_cast<char>(v);
+        break;
+      }
+      head[n++] = static_cast<char>((v & 0x7f) | 0x80);
+    }
+    out->append(head, n);
+    out->append(event);
+    ++counts.detail_events;
+  }
+  if (out->size() - start > static_cast<size_t>(std::numeric_limits<int>::max())) {
+    out->resize(start);
+    return absl::ResourceExhaustedError("the snapshot is larger than protobuf can parse back (2 GiB)");
+  }
+  return counts;
+}
+
+spb::Snapshot Ledger::ToSnapshot(int64_t next_generation) const {
+  std::string bytes;
+  spb::Snapshot s;
+  if (AppendSnapshot(next_generation, &bytes).ok()) s.ParseFromString(bytes);
   return s;
 }
 
-absl::StatusOr<std::unique_ptr<Ledger>> Ledger::FromSnapshot(const spb::Snapshot& s, LedgerOptions options) {
+absl::StatusOr<std::unique_ptr<Ledger>> Ledger::FromSnapshot(const spb::Snapshot& s, LedgerOptions options,
+                                                            const std::vector<std::string_view>& raw_detail) {
   auto bad = [](std::string_view what) {
     return absl::InvalidArgumentError(absl::StrCat("snapshot: ", std::string(what)));
   };
@@ -444,6 +478,12 @@ absl::StatusOr<std::unique_ptr<Ledger>> Ledger::FromSnapshot(const spb::Snapshot
   for (const auto& e : s.detail()) {
     if (e.time_unix_ms() < cutoff) continue;
     l.detail_.emplace(e.time_unix_ms(), DetailEntry{l.InternKey(e.key_id()), e.SerializeAsString()});
+  }
+  luna::usage::v1::UsageEvent e;  // one at a time: only its time and key are needed
+  for (std::string_view bytes : raw_detail) {
+    if (!e.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) return bad("a detail event does not parse");
+    if (e.time_unix_ms() < cutoff) continue;
+    l.detail_.emplace(e.time_unix_ms(), DetailEntry{l.InternKey(e.key_id()), std::string(bytes)});
   }
   for (const auto& imp : s.legacy_imports()) {
     if (!l.legacy_imported_.try_emplace(imp.key_id(), imp.usage_json()).second) continue;

@@ -130,6 +130,13 @@ struct LedgerStats {
   int64_t events_recorded = 0;
 };
 
+// What a snapshot holds, for the log.
+struct SnapshotCounts {
+  size_t aggregate_rows = 0;
+  size_t event_ids = 0;
+  size_t detail_events = 0;
+};
+
 class Ledger {
  public:
   explicit Ledger(LedgerOptions options);
@@ -139,8 +146,11 @@ class Ledger {
   // Restores a snapshot's contents into an empty ledger. InvalidArgument (naming what is wrong) for an
   // inconsistent snapshot; FailedPrecondition if its zone differs from options.zone by a fraction of an
   // hour (a whole-hour difference is re-bucketed exactly).
+  // `raw_detail`: detail events as serialized UsageEvents, beside any in snapshot.detail() (see
+  // DecodeSnapshotFileParts: loading keeps each as the bytes it came in, never all parsed at once).
   static absl::StatusOr<std::unique_ptr<Ledger>> FromSnapshot(const storage::v1::Snapshot& snapshot,
-                                                              LedgerOptions options);
+                                                              LedgerOptions options,
+                                                              const std::vector<std::string_view>& raw_detail = {});
 
   const LedgerOptions& options() const { return options_; }
 
@@ -161,7 +171,12 @@ class Ledger {
 
   // Drops detail older than the retention.
   void PruneDetail();
-  // The whole state, for a snapshot covering journals below `next_generation`.
+  // The whole state, for a snapshot covering journals below `next_generation`: a serialized
+  // storage::v1::Snapshot appended to *out. The detail events go in as the bytes they are kept in
+  // (field 18, one length-delimited record each), never parsed: taking a snapshot costs about its own
+  // size in memory. ResourceExhausted past 2 GiB, which protobuf cannot parse back.
+  absl::StatusOr<SnapshotCounts> AppendSnapshot(int64_t next_generation, std::string* out) const;
+  // The same, parsed (tests and tools).
   storage::v1::Snapshot ToSnapshot(int64_t next_generation) const;
 
   LedgerStats Stats() const;

@@ -121,15 +121,15 @@ absl::Status UsageStore::Load() {
   uint64_t next_generation = 1;
   auto snapshot_text = ReadFile(SnapshotPath());
   if (snapshot_text.ok()) {
-    auto decoded = DecodeSnapshotFile(*snapshot_text);
+    auto decoded = DecodeSnapshotFileParts(*snapshot_text);
     if (!decoded.ok()) {
       return absl::DataLossError(absl::StrCat(
           "snapshot ", SnapshotPath(), " is damaged (", decoded.status().message(),
           "); usagesvc will not start and has changed nothing: restore the file from a backup, or move it away to "
           "rebuild from the journals (only if journal.1.log is still there)"));
     }
-    const spb::Snapshot& snapshot = *decoded;
-    auto ledger = Ledger::FromSnapshot(snapshot, options_.ledger);
+    const spb::Snapshot& snapshot = decoded->snapshot;
+    auto ledger = Ledger::FromSnapshot(snapshot, options_.ledger, decoded->detail);
     if (!ledger.ok()) {
       return absl::Status(ledger.status().code(), absl::StrCat(SnapshotPath(), ": ", ledger.status().message()));
     }
@@ -544,7 +544,8 @@ absl::Status UsageStore::WriteSnapshot(uint64_t next) {
   auto start = std::chrono::steady_clock::now();
   if (CrashAt(SnapshotStep::kRotated)) return absl::AbortedError("crash hook");
   ledger_->PruneDetail();
-  spb::Snapshot snapshot = ledger_->ToSnapshot(static_cast<int64_t>(next));
+  std::string content = SnapshotFileStart();
+  auto counts = ledger_->AppendSnapshot(static_cast<int64_t>(next), &content);
   capturing_ = false;
   {
     std::lock_guard lock(mu_);
@@ -553,9 +554,9 @@ absl::Status UsageStore::WriteSnapshot(uint64_t next) {
   cv_.notify_all();
   auto captured = std::chrono::steady_clock::now();
 
-  auto content = EncodeSnapshotFile(snapshot);
-  if (!content.ok()) return content.status();
-  if (auto st = WriteFileAtomically(SnapshotPath(), *content, 0600); !st.ok()) return st;
+  if (!counts.ok()) return counts.status();
+  SealSnapshotFile(&content);
+  if (auto st = WriteFileAtomically(SnapshotPath(), content, 0600); !st.ok()) return st;
   if (CrashAt(SnapshotStep::kSnapshotWritten)) return absl::AbortedError("crash hook");
 
   if (auto names = ListDir(options_.data_dir); names.ok()) {
@@ -571,7 +572,7 @@ absl::Status UsageStore::WriteSnapshot(uint64_t next) {
   spdlog::info(
       "snapshot written: {} aggregate rows, {} event ids, {} detail events, {} bytes; captured in {} ms, written "
       "in {} ms; journal {} begun",
-      snapshot.agg_key_size(), snapshot.event_id_digests().size() / 16, snapshot.detail_size(), content->size(),
+      counts->aggregate_rows, counts->event_ids, counts->detail_events, content.size(),
       ms(captured - start), ms(end - captured), next);
   return absl::OkStatus();
 }

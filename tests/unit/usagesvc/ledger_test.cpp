@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "test_util.h"
+#include "usagesvc/snapshot_file.h"
 
 namespace luna::usagesvc {
 namespace {
@@ -294,6 +295,71 @@ TEST(LedgerTest, SnapshotRoundTripKeepsEveryAnswer) {
   EXPECT_TRUE((*restored)->LegacyImported("key_old"));
   EXPECT_EQ((*restored)->ListEvents("", 0, 10).size(), 3u);
   EXPECT_EQ((*restored)->Apply(Record({Event("2", "key_b", kMar1Utc)})), 0);
+}
+
+// The snapshot file as usagesvc writes and loads it: detail events are appended as the bytes they are
+// kept in and loaded as views, never all parsed at once. A file written the earlier way (every detail
+// event a parsed message, serialized by protobuf) loads the same; a payload whose fields do not parse
+// is refused, CRC or not.
+TEST(LedgerTest, SnapshotFileKeepsDetailAsBytesAndLoadsFilesWrittenTheEarlierWay) {
+  Ledger ledger(Options());
+  ledger.Apply(Import("key_old", kLegacy));
+  spb::JournalRecord record;
+  for (int i = 0; i < 300; ++i) {
+    auto* e = record.add_events();
+    *e = Event("e" + std::to_string(i), i % 2 ? "key_a" : "key_b", kMar1Utc + i * 1000, "m1", i, 2 * i);
+    e->set_request_id(std::string(200 + i, 'r'));  // lengths over 127: two-byte varints
+  }
+  ledger.Apply(record);
+
+  std::string written = SnapshotFileStart();
+  auto counts = ledger.AppendSnapshot(9, &written);
+  ASSERT_TRUE(counts.ok()) << counts.status();
+  EXPECT_EQ(counts->detail_events, 300u);
+  EXPECT_EQ(counts->event_ids, 300u);
+  SealSnapshotFile(&written);
+  auto earlier = EncodeSnapshotFile(ledger.ToSnapshot(9));  // detail parsed, then serialized by protobuf
+  ASSERT_TRUE(earlier.ok());
+  EXPECT_EQ(ledger.ToSnapshot(9).detail_size(), 300);
+
+  for (const std::string* file : {&written, &*earlier}) {
+    auto parts = DecodeSnapshotFileParts(*file);
+    ASSERT_TRUE(parts.ok()) << parts.status();
+    EXPECT_EQ(parts->snapshot.detail_size(), 0);
+    ASSERT_EQ(parts->detail.size(), 300u);
+    EXPECT_EQ(parts->snapshot.next_generation(), 9);
+    auto restored = Ledger::FromSnapshot(parts->snapshot, Options(), parts->detail);
+    ASSERT_TRUE(restored.ok()) << restored.status();
+    auto listed = (*restored)->ListEvents("", 0, 1000);
+    auto original = ledger.ListEvents("", 0, 1000);
+    ASSERT_EQ(listed.size(), original.size());
+    for (size_t i = 0; i < listed.size(); ++i) EXPECT_EQ(listed[i].SerializeAsString(), original[i].SerializeAsString());
+    EXPECT_EQ((*restored)->ListEvents("key_a", 0, 1000).size(), 150u);
+    auto a = ledger.Query(By(true, true, true, true));
+    auto b = (*restored)->Query(By(true, true, true, true));
+    ASSERT_EQ(a.size(), b.size());
+    for (size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i].totals, b[i].totals);
+    EXPECT_TRUE((*restored)->LegacyImported("key_old"));
+    EXPECT_EQ((*restored)->Apply(Record({Event("e7", "key_a", kMar1Utc)})), 0);
+  }
+
+  // The last detail event cut short, with a CRC that matches: the walk finds it runs past the end.
+  std::string cut = written.substr(0, written.size() - 1);
+  SealSnapshotFile(&cut);
+  auto damaged = DecodeSnapshotFileParts(cut);
+  ASSERT_FALSE(damaged.ok());
+  EXPECT_EQ(damaged.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(damaged.status().message(), "the payload does not parse");
+  // And a detail record whose bytes are no UsageEvent is refused at load.
+  spb::Snapshot holder;
+  std::string junk = SnapshotFileStart();
+  holder.set_version(1);
+  holder.AppendToString(&junk);
+  junk += std::string("\x92\x01\x02\xff\xff", 5);
+  SealSnapshotFile(&junk);
+  auto junk_parts = DecodeSnapshotFileParts(junk);
+  ASSERT_TRUE(junk_parts.ok()) << junk_parts.status();
+  EXPECT_FALSE(Ledger::FromSnapshot(junk_parts->snapshot, Options(), junk_parts->detail).ok());
 }
 
 TEST(LedgerTest, ChangingTheZoneReBucketsWholeHoursAndRefusesFractionalShifts) {
