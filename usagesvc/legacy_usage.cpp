@@ -88,6 +88,10 @@ const Json* Section(const Json& root, const char* name, absl::Status* status) {
 }  // namespace
 
 absl::StatusOr<LegacyKeyUsage> ParseLegacyUsage(std::string_view json_text, const LedgerZone& legacy_zone) {
+  // nlohmann's parser ends its input at a NUL byte: what follows would be kept with the text (in the
+  // journal and the snapshot, as a protobuf string) unchecked, invalid UTF-8 included, and a snapshot
+  // holding invalid UTF-8 does not parse back.
+  if (json_text.find('\0') != std::string_view::npos) return absl::InvalidArgumentError("not JSON: a NUL byte");
   Json root;
   try {
     root = Json::parse(json_text.begin(), json_text.end());

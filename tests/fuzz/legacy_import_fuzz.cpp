@@ -6,7 +6,9 @@
 // Checked, beyond "no crash": an accepted keys file has well-formed, unique ids and hashes, saves and
 // reads back to the same state, and the saved text holds none of the old file's full keys (nor its
 // admin key); every usage object it carried, and every accepted one, has non-negative figures, and the
-// ledger answers the undated totals with exactly the old totals, before and after a snapshot.
+// ledger answers the undated totals with exactly the old totals, before and after a snapshot (parsed
+// whole, and loaded from the file as usagesvc does). A first byte 's' feeds the rest to the snapshot
+// file's field walk as a payload.
 #include <cstdint>
 #include <set>
 #include <string>
@@ -18,6 +20,7 @@
 #include "tests/fuzz/fuzz_check.h"
 #include "usagesvc/ledger.h"
 #include "usagesvc/legacy_usage.h"
+#include "usagesvc/snapshot_file.h"
 
 namespace {
 
@@ -87,7 +90,15 @@ void CheckLegacyUsage(std::string_view text) {
   // Applying the same record again changes nothing.
   ledger.Apply(rec);
   if (!(UndatedTotals(ledger, "key_00000000000000aa") == t)) Fail("second import counted", text);
-  // A snapshot keeps every query's answer.
+  // A snapshot keeps every query's answer, parsed whole or loaded from the file as usagesvc does.
+  std::string file = usv::SnapshotFileStart();
+  if (!ledger.AppendSnapshot(1, &file).ok()) Fail("snapshot not written", text);
+  usv::SealSnapshotFile(&file);
+  auto parts = usv::DecodeSnapshotFileParts(file);
+  if (!parts.ok()) Fail("snapshot file does not load", std::string(parts.status().message()));
+  auto from_file = usv::Ledger::FromSnapshot(parts->snapshot, Options(), parts->detail);
+  if (!from_file.ok()) Fail("snapshot file does not restore", std::string(from_file.status().message()));
+  if (!(UndatedTotals(**from_file, "key_00000000000000aa") == t)) Fail("snapshot file changed the totals", text);
   auto restored = usv::Ledger::FromSnapshot(ledger.ToSnapshot(1), Options());
   if (!restored.ok()) Fail("snapshot does not restore", std::string(restored.status().message()));
   for (int shape = 0; shape < 5; ++shape) {
@@ -149,12 +160,31 @@ void CheckKeysFile(std::string_view text) {
   }
 }
 
+// Any bytes as a snapshot payload (with a CRC that matches, so the field walk is what is tested):
+// refused with DataLoss or loaded, never a crash or a read past the end.
+void CheckSnapshotPayload(std::string_view payload) {
+  std::string file = usv::SnapshotFileStart();
+  file.append(payload);
+  usv::SealSnapshotFile(&file);
+  auto parts = usv::DecodeSnapshotFileParts(file);
+  if (!parts.ok()) {
+    if (parts.status().code() != absl::StatusCode::kDataLoss) Fail("not DataLoss", std::string(parts.status().message()));
+    return;
+  }
+  for (std::string_view d : parts->detail) {
+    if (d.data() < file.data() || d.data() + d.size() > file.data() + file.size()) Fail("detail view outside the file", payload);
+  }
+  (void)usv::Ledger::FromSnapshot(parts->snapshot, Options(), parts->detail);
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   std::string_view rest(reinterpret_cast<const char*>(data) + 1, size - 1);
-  if (data[0] % 2 == 0) {
+  if (data[0] == 's') {
+    CheckSnapshotPayload(rest);
+  } else if (data[0] % 2 == 0) {
     CheckKeysFile(rest);
   } else {
     CheckLegacyUsage(rest);

@@ -79,6 +79,11 @@ TEST(LegacyUsageTest, MalformedHistoryIsRejectedNamingThePlace) {
     ASSERT_FALSE(u.ok()) << c.json;
     EXPECT_NE(std::string(u.status().message()).find(c.where), std::string::npos) << u.status();
   }
+  // A NUL byte ends nlohmann's input: the bytes after it (here invalid UTF-8) would be kept unchecked,
+  // and a snapshot holding them would not load. Found by legacy_import_fuzz.
+  auto nul = ParseLegacyUsage(std::string_view("{\"total_input\": 1}\0\xff", 20), kEast8);
+  ASSERT_FALSE(nul.ok());
+  EXPECT_EQ(nul.status().message(), "not JSON: a NUL byte");
 }
 
 }  // namespace
