@@ -1,9 +1,11 @@
 // Integration: usage accounting end to end — the real gateway, authsvc, usagesvc and fake upstream.
 // Every token the fake upstream reports must be in the ledger exactly once, whatever crashes.
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <signal.h>
 
 #include <atomic>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -159,6 +161,27 @@ class UsageOpenAIUpstreamTest : public UsageTest {
 };
 
 TEST_F(UsageOpenAIUpstreamTest, ExactAccountingAcrossFormatsAndStreams) { CheckExactAccounting(); }
+
+// The spool writer and the usage sender, woken by the I/O thread for every hand-over under load, run
+// as SCHED_BATCH so that waking them does not preempt the I/O thread; every other thread (the I/O
+// thread first) keeps the default policy.
+TEST_F(UsageTest, UsageShipperThreadsDoNotPreemptTheIoThread) {
+  Expected e;
+  ASSERT_EQ(SendMix(key_a_, &e), 5);
+  ExpectTotals(e);
+  const pid_t pid = c_.gateway()->pid();
+  int batch = 0, other = 0;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task")) {
+    int policy = sched_getscheduler(static_cast<pid_t>(std::stoi(task.path().filename().string())));
+    if (policy < 0) continue;  // a thread that ended meanwhile
+    (policy == SCHED_BATCH ? batch : other)++;
+    if (policy != SCHED_BATCH) {
+      EXPECT_EQ(policy, SCHED_OTHER) << task.path();
+    }
+  }
+  EXPECT_EQ(batch, 2) << "the spool writer and the sender";
+  EXPECT_GE(other, 2) << "the main thread and the I/O thread at least";
+}
 
 TEST_F(UsageTest, UsagesvcOutageLosesNothing) {
   Expected e;
