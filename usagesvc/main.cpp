@@ -125,6 +125,7 @@ int main(int argc, char** argv) {
   options.ledger.detail_retention_ms = config->detail_retention_days * 86400 * 1000;
   options.snapshot_every_events = config->snapshot_every_events;
   options.snapshot_interval_ms = config->snapshot_interval_seconds * 1000;
+  options.snapshot_growth_percent = config->snapshot_growth_percent;
   options.fail_writes_if_exists = config->fail_writes_if_exists;
   spdlog::info("loading the usage ledger from {} (time zone {}, legacy dates in {})", options.data_dir,
                config->zone.name, config->legacy_zone.name);

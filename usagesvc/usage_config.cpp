@@ -30,6 +30,9 @@ absl::StatusOr<UsageConfig> UsageConfig::FromEnv() {
   auto interval = EnvInt("USAGE_SNAPSHOT_INTERVAL_SECONDS", c.snapshot_interval_seconds, 0, 1000000);
   if (!interval.ok()) return interval.status();
   c.snapshot_interval_seconds = *interval;
+  auto growth = EnvInt("USAGE_SNAPSHOT_GROWTH_PERCENT", c.snapshot_growth_percent, 0, 1000);
+  if (!growth.ok()) return growth.status();
+  c.snapshot_growth_percent = *growth;
   c.fail_writes_if_exists = EnvString("USAGE_TEST_FAIL_WRITES_IF_EXISTS", "");
   return c;
 }

@@ -20,6 +20,7 @@ struct UsageConfig {
   int64_t detail_retention_days = 30;           // USAGE_DETAIL_RETENTION_DAYS, 0..36500
   int64_t snapshot_every_events = 100000;       // USAGE_SNAPSHOT_EVERY_EVENTS, 0 (off)..10^9
   int64_t snapshot_interval_seconds = 3600;     // USAGE_SNAPSHOT_INTERVAL_SECONDS, 0 (off)..10^6
+  int64_t snapshot_growth_percent = 50;         // USAGE_SNAPSHOT_GROWTH_PERCENT, 0 (off)..1000
   std::string fail_writes_if_exists;            // USAGE_TEST_FAIL_WRITES_IF_EXISTS (tests only)
 
   // InvalidArgument naming the variable for a bad value.

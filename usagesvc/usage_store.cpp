@@ -134,6 +134,7 @@ absl::Status UsageStore::Load() {
       return absl::Status(ledger.status().code(), absl::StrCat(SnapshotPath(), ": ", ledger.status().message()));
     }
     ledger_ = std::move(*ledger);
+    snapshot_held_events_ = static_cast<int64_t>(ledger_->Stats().event_ids);
     next_generation = static_cast<uint64_t>(snapshot.next_generation());
     load_report_.snapshot_found = true;
     load_report_.snapshot_next_generation = snapshot.next_generation();
@@ -220,6 +221,8 @@ absl::Status UsageStore::Load() {
     if (!j.ok()) return j.status();
     journal_ = std::move(*j);
   }
+  // What the journals added since the snapshot counts towards the next one, as if never restarted.
+  events_since_snapshot_ = load_report_.events_replayed;
   return absl::OkStatus();
 }
 
@@ -345,7 +348,9 @@ void UsageStore::WriterLoop() {
     if (!healthy && !crashed_ && (!group.empty() || SteadyMs() >= next_retry_ms_)) TryRecover();
     if (!group.empty()) CommitGroup(group);
 
-    bool due = (options_.snapshot_every_events > 0 && events_since_snapshot_ >= options_.snapshot_every_events) ||
+    bool due = (options_.snapshot_every_events > 0 &&
+                events_since_snapshot_ >= std::max(options_.snapshot_every_events,
+                                                   snapshot_held_events_.load() * options_.snapshot_growth_percent / 100)) ||
                (options_.snapshot_interval_ms > 0 && events_since_snapshot_ > 0 &&
                 NowMs() - last_snapshot_ms_ >= options_.snapshot_interval_ms);
     if ((due || snapshot_requested) && !crashed_ && !stop) {
@@ -555,6 +560,7 @@ absl::Status UsageStore::WriteSnapshot(uint64_t next) {
   auto captured = std::chrono::steady_clock::now();
 
   if (!counts.ok()) return counts.status();
+  snapshot_held_events_ = static_cast<int64_t>(counts->event_ids);
   SealSnapshotFile(&content);
   if (auto st = WriteFileAtomically(SnapshotPath(), content, 0600); !st.ok()) return st;
   if (CrashAt(SnapshotStep::kSnapshotWritten)) return absl::AbortedError("crash hook");

@@ -63,6 +63,10 @@ struct UsageStoreOptions {
   LedgerOptions ledger;
   // Take a snapshot after this many newly recorded events (0: never by count) ...
   int64_t snapshot_every_events = 100000;
+  // ... but not before the new events are this share (in percent) of the events the last snapshot
+  // held (0: no such floor). A snapshot writes the whole ledger, so with a fixed count its cost per
+  // event grows with the ledger (quadratic in all); with the floor it stays bounded.
+  int64_t snapshot_growth_percent = 50;
   // ... or this long after the last one if anything was recorded since (0: never by time).
   int64_t snapshot_interval_ms = 3600 * 1000;
   // How often to retry writing while the journal is failing.
@@ -184,6 +188,8 @@ class UsageStore {
   // Owned by the writer thread after Open.
   std::unique_ptr<JournalFile> journal_;
   int64_t events_since_snapshot_ = 0;
+  // Events (ids) the last snapshot held, or the ledger held at load: the base of the growth floor.
+  std::atomic<int64_t> snapshot_held_events_{0};
   int64_t last_snapshot_ms_ = 0;
   int64_t next_retry_ms_ = 0;
   std::atomic<bool> crashed_{false};

@@ -40,6 +40,7 @@ const std::vector<std::string>& Variables() {
       "REQUEST_TIMEOUT_SECONDS", "IDLE_TIMEOUT_SECONDS", "SHUTDOWN_GRACE_SECONDS", "ACCESS_LOG",
       "USAGE_DATA_DIR", "USAGESVC_LISTEN", "USAGESVC_METRICS_LISTEN", "USAGE_TIMEZONE", "USAGE_LEGACY_TIMEZONE",
       "USAGE_DETAIL_RETENTION_DAYS", "USAGE_SNAPSHOT_EVERY_EVENTS", "USAGE_SNAPSHOT_INTERVAL_SECONDS",
+      "USAGE_SNAPSHOT_GROWTH_PERCENT",
       "USAGE_TEST_FAIL_WRITES_IF_EXISTS", "FALLBACK_CONFIG", "FALLBACK_STATE_FILE", "FALLBACKSVC_LISTEN",
       "FALLBACKSVC_METRICS_LISTEN", "FALLBACK_HEALTH_TIMEOUT_MS"};
   return v;
@@ -99,7 +100,7 @@ void CheckUsage() {
   if (!c.ok()) return MustNameAVariable(c.status());
   if (c->detail_retention_days < 0 || c->detail_retention_days > 36500 || c->snapshot_every_events < 0 ||
       c->snapshot_every_events > 1000000000 || c->snapshot_interval_seconds < 0 ||
-      c->snapshot_interval_seconds > 1000000) {
+      c->snapshot_interval_seconds > 1000000 || c->snapshot_growth_percent < 0 || c->snapshot_growth_percent > 1000) {
     Fail("usagesvc setting out of range", c->listen);
   }
   for (const auto* z : {&c->zone, &c->legacy_zone}) {

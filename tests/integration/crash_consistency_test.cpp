@@ -724,7 +724,9 @@ TEST(CrashConsistencyTest, UsagesvcLedgerSurvivesKill9DuringRecording) {
   RecordProperty("seed", std::to_string(seed));
   Cluster c;
   c.StartAuth();  // the query RPCs check the admin key with authsvc
-  const std::map<std::string, std::string> env{{"USAGE_SNAPSHOT_EVERY_EVENTS", "100"}};
+  // (No growth wait: snapshots keep coming every 100 events however large the ledger gets.)
+  const std::map<std::string, std::string> env{{"USAGE_SNAPSHOT_EVERY_EVENTS", "100"},
+                                               {"USAGE_SNAPSHOT_GROWTH_PERCENT", "0"}};
   c.StartUsage(env);
   UsageCrash model(&c, 2, seed);
   KillLoop loop(2, [&](int w) { return model.Op(w); });

@@ -245,7 +245,7 @@ class UsagesvcDiskFaultTest : public ::testing::TestWithParam<Fault> {
 
   // usagesvc with the shim on its data directory and a snapshot every 20 events.
   void StartUsage() {
-    c_.StartUsage(Merge(ShimEnv(data_dir_, control_), {{"USAGE_SNAPSHOT_EVERY_EVENTS", "20"}}));
+    c_.StartUsage(Merge(ShimEnv(data_dir_, control_), {{"USAGE_SNAPSHOT_EVERY_EVENTS", "20"}, {"USAGE_SNAPSHOT_GROWTH_PERCENT", "0"}}));
     stub_ = upb::UsageService::NewStub(Channel(c_.usage_port()));
   }
   grpc::Status Record(const std::string& prefix, int from, int count, upb::RecordUsageResponse* res = nullptr) {

@@ -202,6 +202,38 @@ TEST(UsageStoreTest, SnapshotsReplaceOldJournalsAndRecoveryCombinesSnapshotAndJo
   EXPECT_EQ(RecordSync(store.get(), Events("b4-", 7)).result.duplicates, 7);
 }
 
+TEST(UsageStoreTest, SnapshotsByCountWaitUntilTheLedgerHasGrownByTheGrowthShare) {
+  // A snapshot writes the whole ledger: with 100 events held and a growth share of 50%, the next one by
+  // count comes after 50 new events, not after snapshot_every_events (10) — unless the share is 0.
+  // Events replayed from the journal at a restart count towards it.
+  for (int64_t growth : {0, 50}) {
+    SCOPED_TRACE("growth " + std::to_string(growth));
+    TempDir dir;
+    UsageStoreOptions o = Options(dir.path());
+    o.snapshot_every_events = 10;
+    o.snapshot_growth_percent = growth;
+    auto store = OpenStore(o);
+    ASSERT_TRUE(RecordSync(store.get(), Events("big-", 100)).status.ok());
+    ASSERT_TRUE(luna::testing::Eventually([&] { return store->counters().snapshots_written.load() == 1; }));
+    for (int b = 0; b < 3; ++b) {
+      ASSERT_TRUE(RecordSync(store.get(), Events("s" + std::to_string(b) + "-", 10)).status.ok());
+    }
+    store.reset();  // every due check has run
+    EXPECT_EQ(std::filesystem::exists(dir.File("journal.3.log")), growth == 0);
+    if (growth == 0) continue;
+    store = OpenStore(o);  // replays the 30 events after the snapshot
+    ASSERT_TRUE(RecordSync(store.get(), Events("s3-", 10)).status.ok());
+    store.reset();
+    EXPECT_FALSE(std::filesystem::exists(dir.File("journal.3.log"))) << "40 of 50";
+    store = OpenStore(o);
+    ASSERT_TRUE(RecordSync(store.get(), Events("s4-", 10)).status.ok());
+    store.reset();
+    EXPECT_TRUE(std::filesystem::exists(dir.File("journal.3.log"))) << "50 of 50";
+    store = OpenStore(o);
+    EXPECT_EQ(Total(*store).requests, 150);
+  }
+}
+
 TEST(UsageStoreTest, AFailedSnapshotIsReportedUntilOneSucceedsAndRecordingGoesOn) {
   // A snapshot that cannot be written (here: snapshot.bin is a directory, so the rename fails) is named
   // by problem() while the store stays healthy and keeps recording; the next snapshot that works clears it.
