@@ -24,8 +24,8 @@ namespace {
 // SCHED_BATCH threads their wake-up does not preempt the thread that woke them: the I/O thread goes
 // on with other connections' work, and the woken thread runs on the other core if it is idle, or
 // when the I/O thread next waits. Under load that spares the I/O thread a context switch on most
-// hand-overs (about 12% of the gateway's CPU per small request on 2 cores, bench/README.md). Not
-// being allowed to (some sandboxes) only costs that gain.
+// hand-overs: about 12% of the gateway's CPU per small request on 2 cores (README.md, "Benchmarks").
+// Not being allowed to (some sandboxes) only costs that gain.
 void DoNotPreemptTheWaker() {
   sched_param param{};
   if (int err = pthread_setschedparam(pthread_self(), SCHED_BATCH, &param); err != 0) {
