@@ -88,7 +88,8 @@ int main(int argc, char** argv) {
   std::unique_ptr<luna::gateway::UsageShipper> usage;
   if (cfg.usagesvc_addr != "off") {
     usage = std::make_unique<luna::gateway::UsageShipper>(cfg.usagesvc_addr, **security, cfg.usage_spool_file,
-                                                          cfg.usage_batch_size, cfg.usage_spool_pattern);
+                                                          cfg.usage_batch_size, cfg.usage_spool_pattern,
+                                                          static_cast<uint32_t>(cfg.usage_ring_slots));
     auto st = usage->Start();
     if (!st.ok()) {
       spdlog::critical("usage spool: {}", std::string(st.message()));

@@ -140,6 +140,10 @@ std::string GatewayMetrics::Render(const MetricsGauges& g) const {
     out += "luna_gateway_usage_events_acknowledged_total " + std::to_string(g.usage_events_acknowledged) + "\n";
     head("luna_gateway_usage_events_rejected_total", "counter", "Usage events usagesvc refused as malformed.");
     out += "luna_gateway_usage_events_rejected_total " + std::to_string(g.usage_events_rejected) + "\n";
+    head("luna_gateway_usage_answers_waited_total", "counter",
+         "Answers that waited for their usage event to be written to the spool: the ring was full or off, or "
+         "the event larger than a slot.");
+    out += "luna_gateway_usage_answers_waited_total " + std::to_string(g.usage_answers_waited) + "\n";
   }
   if (g.fallback_enabled) {
     gauge("luna_gateway_fallbacksvc_synced", "1 while the route table follows fallbacksvc's watch stream.",

@@ -22,6 +22,7 @@ struct MetricsGauges {
   int64_t usage_events_pending = 0;
   int64_t usage_events_acknowledged = 0;
   int64_t usage_events_rejected = 0;
+  int64_t usage_answers_waited = 0;
   bool fallback_enabled = false;
   bool fallbacksvc_synced = false;
   uint64_t route_table_version = 0;

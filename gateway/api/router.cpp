@@ -291,6 +291,7 @@ Awaitable<bool> Router::HandleHealth(Request& req, beast::tcp_stream& stream, Ou
                                  {"events_pending", us.pending},
                                  {"events_acknowledged", us.acknowledged},
                                  {"events_rejected", us.rejected},
+                                 {"answers_waited_for_spool", us.waited},
                                  {"spend_stream", deps_.spend == nullptr ? "off"
                                                   : deps_.spend->connected() ? "synced"
                                                                              : "disconnected"},
@@ -316,6 +317,7 @@ Awaitable<bool> Router::HandleMetrics(Request& req, beast::tcp_stream& stream, O
     g.usage_events_pending = us.pending;
     g.usage_events_acknowledged = us.acknowledged;
     g.usage_events_rejected = us.rejected;
+    g.usage_answers_waited = us.waited;
   }
   if (deps_.fallback != nullptr) {
     auto fs = deps_.fallback->stats();
@@ -556,8 +558,10 @@ Awaitable<bool> Router::HandleModelCall(Request& req, beast::tcp_stream& stream,
     }
     return ev;
   };
-  // Puts an event into the spool and waits until it is there.
+  // Makes an event safe from a crash of this process: staged in the spool's ring at once, or else put
+  // into the spool and waited for.
   auto spool = [&](luna::usage::v1::UsageEvent ev) -> Awaitable<void> {
+    if (deps_.usage->SubmitCrashSafe(ev)) co_return;
     co_await AwaitCallback<bool>([&](std::function<void(bool)> done) {
       deps_.usage->Submit(std::move(ev), [done] { done(true); });
     });

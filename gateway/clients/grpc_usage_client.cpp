@@ -36,11 +36,12 @@ void DoNotPreemptTheWaker() {
 }  // namespace
 
 UsageShipper::UsageShipper(std::string target, const GrpcSecurity& security, std::string spool_path, int batch_size,
-                           std::string spool_pattern)
+                           std::string spool_pattern, uint32_t ring_slots)
     : target_(std::move(target)),
       spool_path_(std::move(spool_path)),
       spool_pattern_(std::move(spool_pattern)),
       batch_size_(batch_size),
+      ring_slots_(ring_slots),
       id_prefix_("gw-" + RandomHex(6)) {
   if (!target_.empty()) {
     grpc::ChannelArguments args;
@@ -66,8 +67,21 @@ absl::Status UsageShipper::Start() {
     spdlog::warn("usage spool {}: cut off a torn tail of {} bytes (a crash mid-write)", spool_path_,
                  spool_->dropped_tail_bytes());
   }
+  if (spool_->recovered_from_ring() > 0) {
+    spdlog::warn("usage spool {}: {} events of answers given just before a crash taken in from its ring", spool_path_,
+                 spool_->recovered_from_ring());
+  }
   if (!spool_->pending().empty()) {
     spdlog::info("usage spool {}: {} events from a previous run to deliver", spool_path_, spool_->pending().size());
+  }
+  if (ring_slots_ > 0) {
+    auto ring = UsageRing::Create(RingPathFor(spool_path_), ring_slots_);
+    if (ring.ok()) {
+      ring_ = std::move(*ring);
+    } else {
+      spdlog::warn("{}: every answer waits for its usage event to be written to the spool",
+                   std::string(ring.status().message()));
+    }
   }
   {
     std::lock_guard lock(mu_);
@@ -91,12 +105,33 @@ void UsageShipper::Stop(int drain_ms) {
   if (sender_.joinable()) sender_.join();
 }
 
+bool UsageShipper::SubmitCrashSafe(usagepb::UsageEvent& event) {
+  if (ring_slots_ == 0) return false;
+  std::string payload;
+  if (!event.SerializeToString(&payload)) return false;
+  bool wake;
+  {
+    std::lock_guard lock(mu_);
+    if (ring_ == nullptr || ring_->Stage(payload) == 0) return false;
+    inbox_.push_back(std::move(event));
+    ++stats_.submitted;
+    wake = writer_idle_;
+    writer_idle_ = false;
+  }
+  if (wake) cv_.notify_one();
+  return true;
+}
+
 void UsageShipper::Submit(usagepb::UsageEvent event, std::function<void()> on_spooled) {
+  if (!on_spooled && SubmitCrashSafe(event)) return;
   bool wake;
   {
     std::lock_guard lock(mu_);
     inbox_.push_back(std::move(event));
-    if (on_spooled) waiters_.push_back(std::move(on_spooled));
+    if (on_spooled) {
+      waiters_.push_back(std::move(on_spooled));
+      ++stats_.waited;
+    }
     ++stats_.submitted;
     // Wake the writer only when it sleeps: under load it is already busy and takes the next batch.
     wake = writer_idle_;
@@ -116,6 +151,7 @@ void UsageShipper::WriterLoop() {
   std::vector<std::function<void()>> waiters;
   while (true) {
     bool stopping;
+    uint64_t staged_upto;
     {
       std::unique_lock lock(mu_);
       if (inbox_.empty() && !stopping_) {
@@ -125,6 +161,8 @@ void UsageShipper::WriterLoop() {
       }
       batch.swap(inbox_);
       waiters.swap(waiters_);
+      // Every event staged so far is in this batch (the inbox is in staging order).
+      staged_upto = ring_ != nullptr ? ring_->last_staged() : 0;
       stopping = stopping_;
     }
     if (!batch.empty()) {
@@ -144,6 +182,7 @@ void UsageShipper::WriterLoop() {
                         std::make_move_iterator(batch.end()));
         } else {
           stats_.pending = static_cast<int64_t>(pending);
+          if (ring_ != nullptr) ring_->MarkConsumed(staged_upto);  // in the spool now: slots free
         }
       }
       batch.clear();

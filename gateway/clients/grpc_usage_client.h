@@ -1,7 +1,8 @@
 // Ships usage events from the gateway to usagesvc (DESIGN.md, hot path rule 3). Request threads only
-// hand an event over (a queue push under a mutex: no I/O, no RPC). A writer thread appends each event
-// to the local spool at once (it is woken by the first event after a quiet spell, and batches under
-// load); a sender thread sends the unacknowledged ones in batches with RecordUsage and marks them
+// hand an event over (a queue push under a mutex: no I/O, no RPC), first staging it in the spool's
+// ring (usage_ring.h: a copy into a mapped file, safe from a crash of the process) so its answer can
+// go out at once. A writer thread appends each event to the local spool at once (it is woken by the
+// first event after a quiet spell, and batches under load) and frees its ring slot; a sender thread sends the unacknowledged ones in batches with RecordUsage and marks them
 // acknowledged once usagesvc confirms they are durable. A usagesvc outage just lets the
 // spool grow; it is drained when usagesvc is back, and replayed at the next start after a crash.
 #pragma once
@@ -22,6 +23,7 @@
 #include "absl/status/status.h"
 #include "common/grpc_security.h"
 #include "gateway/usage/spool_lock.h"
+#include "gateway/usage/usage_ring.h"
 #include "gateway/usage/usage_spool.h"
 #include "usage.grpc.pb.h"
 
@@ -32,6 +34,7 @@ struct UsageShipperStats {
   int64_t acknowledged = 0;  // events usagesvc confirmed
   int64_t rejected = 0;      // events usagesvc refused as malformed (dropped, logged)
   int64_t pending = 0;       // events in the spool waiting for acknowledgement
+  int64_t waited = 0;        // events submitted with on_spooled: answers that waited for the spool's write
   bool connected = false;    // the last RecordUsage succeeded
 };
 
@@ -41,8 +44,10 @@ class UsageShipper {
   // `security`'s credentials and token. `spool_pattern` is
   // USAGE_SPOOL_FILE as configured: with "{hostname}" in it, the spools of gateways that are gone
   // (same directory, another host name, lock free) are adopted and delivered (see spool_lock.h).
+  // `ring_slots` sizes the spool's ring (USAGE_RING_SLOTS; 0: no ring, every answer waits for the
+  // spool's write).
   UsageShipper(std::string target, const GrpcSecurity& security, std::string spool_path, int batch_size = 500,
-               std::string spool_pattern = "");
+               std::string spool_pattern = "", uint32_t ring_slots = 0);
   ~UsageShipper();
 
   // Locks and opens the spool (replaying what a previous run left) and starts the shipper threads.
@@ -55,6 +60,10 @@ class UsageShipper {
   // writer thread) once the event is in the spool file — or could not be written and is held in
   // memory — so a caller can hold back the end of its answer until its usage is safe from a crash.
   void Submit(luna::usage::v1::UsageEvent event, std::function<void()> on_spooled = nullptr);
+  // From any thread: queue one event that is safe from a crash of this process on return (staged in
+  // the ring), and take it from `event`; false, leaving `event` as it was, when it cannot be staged
+  // (no ring, the ring full, the event larger than a slot): then Submit with `on_spooled` and wait.
+  bool SubmitCrashSafe(luna::usage::v1::UsageEvent& event);
 
   UsageShipperStats stats() const;
   // For the admin usage queries (see grpc_call.h); null when shipping is disabled.
@@ -87,6 +96,7 @@ class UsageShipper {
   std::string spool_path_;
   std::string spool_pattern_;
   int batch_size_;
+  uint32_t ring_slots_;
   bool send_soon_ = false;  // guarded by mu_: a full batch is waiting in the spool
   std::string id_prefix_;
   std::atomic<int64_t> seq_{0};
@@ -108,6 +118,7 @@ class UsageShipper {
   std::condition_variable send_cv_;    // wakes the sender
   std::vector<luna::usage::v1::UsageEvent> inbox_;
   std::vector<std::function<void()>> waiters_;  // on_spooled callbacks of the events in inbox_
+  std::unique_ptr<UsageRing> ring_;             // null when off or it could not be created
   bool writer_idle_ = false;
   bool stopping_ = false;
   bool writer_done_ = false;

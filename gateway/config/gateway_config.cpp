@@ -83,6 +83,7 @@ absl::StatusOr<std::shared_ptr<const GatewayConfig>> LoadGatewayConfigFromEnv() 
     c->usage_spool_file.replace(at, std::string_view("{hostname}").size(), host);
   }
   LUNA_ASSIGN_OR_RETURN(c->usage_batch_size, EnvInt("USAGE_BATCH_SIZE", c->usage_batch_size, 1, 10000));
+  LUNA_ASSIGN_OR_RETURN(c->usage_ring_slots, EnvInt("USAGE_RING_SLOTS", c->usage_ring_slots, 0, 65536));
   std::string policy = EnvString("AUTH_OUTAGE_POLICY", "serve_known");
   if (policy == "serve_known") {
     c->auth_outage_policy = AuthOutagePolicy::kServeKnown;

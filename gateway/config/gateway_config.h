@@ -45,6 +45,7 @@ struct GatewayConfig {
   std::string usage_spool_file = "./usage-spool.log"; // USAGE_SPOOL_FILE ("{hostname}" is replaced)
   std::string usage_spool_pattern;                    // USAGE_SPOOL_FILE as given, when it has "{hostname}"
   int usage_batch_size = 500;                         // USAGE_BATCH_SIZE
+  int usage_ring_slots = 2048;                        // USAGE_RING_SLOTS (0: no ring)
   AuthOutagePolicy auth_outage_policy = AuthOutagePolicy::kServeKnown;  // AUTH_OUTAGE_POLICY
   int negative_cache_ms = 2000;                       // AUTH_NEGATIVE_CACHE_MS
   int64_t max_body_bytes = 32 << 20;                  // MAX_BODY_BYTES

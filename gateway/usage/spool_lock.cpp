@@ -10,6 +10,8 @@
 #include <cstring>
 #include <string_view>
 
+#include "gateway/usage/usage_ring.h"
+
 namespace luna::gateway {
 
 namespace {
@@ -69,6 +71,7 @@ SpoolLock::~SpoolLock() {
 void SpoolLock::RemoveSpoolAndRelease() {
   if (fd_ < 0) return;
   ::unlink(spool_path_.c_str());
+  ::unlink(RingPathFor(spool_path_).c_str());
   ::unlink((spool_path_ + std::string(kLockSuffix)).c_str());
   ::close(fd_);
   fd_ = -1;
@@ -90,6 +93,7 @@ std::vector<std::string> SiblingSpools(const std::string& pattern, const std::st
     if (name.size() <= prefix.size() + suffix.size()) continue;
     if (!name.starts_with(prefix) || !name.ends_with(suffix)) continue;
     if (name.ends_with(kLockSuffix) && !suffix.ends_with(kLockSuffix)) continue;
+    if (name.ends_with(kRingSuffix) && !suffix.ends_with(kRingSuffix)) continue;  // a spool's ring
     if (name.find(".tmp") != std::string_view::npos) continue;  // an atomic rewrite in progress
     std::string path = (dir == "/" ? "" : dir) + "/" + std::string(name);
     if (path == own_path || (dir == "." && std::string(name) == own_path)) continue;

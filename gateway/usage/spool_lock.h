@@ -23,7 +23,7 @@ class SpoolLock {
   SpoolLock& operator=(const SpoolLock&) = delete;
   ~SpoolLock();
 
-  // Removes the spool file and its lock file, then lets go of the lock (an adopted spool, delivered).
+  // Removes the spool file, its ring and its lock file, then lets go of the lock (an adopted spool, delivered).
   void RemoveSpoolAndRelease();
 
  private:
@@ -33,8 +33,8 @@ class SpoolLock {
 };
 
 // The spool files of other gateways: when `pattern` (USAGE_SPOOL_FILE as configured) contains
-// "{hostname}", the files in its directory that match it with any host name, except `own_path` and
-// lock files; otherwise none (a single gateway's spool has no siblings).
+// "{hostname}", the files in its directory that match it with any host name, except `own_path`, lock
+// files and rings (usage_ring.h); otherwise none (a single gateway's spool has no siblings).
 std::vector<std::string> SiblingSpools(const std::string& pattern, const std::string& own_path);
 
 }  // namespace luna::gateway

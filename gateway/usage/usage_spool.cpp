@@ -10,6 +10,7 @@
 #include <unordered_set>
 
 #include "common/atomic_file.h"
+#include "gateway/usage/usage_ring.h"
 
 namespace luna::gateway {
 
@@ -101,6 +102,20 @@ absl::StatusOr<std::unique_ptr<UsageSpool>> UsageSpool::Open(const std::string& 
     auto st = s->Rewrite();
     if (!st.ok()) return st;
   }
+  // Events staged in the ring and never appended here: the gateway crashed between answering and
+  // writing the spool (usage_ring.h). Appended now; then the ring has nothing left to give.
+  const std::string ring_path = RingPathFor(path);
+  auto staged = UsageRing::ReadUnconsumed(ring_path);
+  if (!staged.ok()) return staged.status();
+  std::vector<luna::usage::v1::UsageEvent> recovered;
+  for (const std::string& payload : *staged) {
+    luna::usage::v1::UsageEvent ev;
+    if (!ev.ParseFromString(payload) || acked.count(ev.event_id()) || !seen.insert(ev.event_id()).second) continue;
+    recovered.push_back(std::move(ev));
+  }
+  s->recovered_from_ring_ = static_cast<int64_t>(recovered.size());
+  if (auto st = s->Append(&recovered); !st.ok()) return st;
+  if (::unlink(ring_path.c_str()) != 0 && errno != ENOENT) return Errno("cannot remove usage ring", ring_path);
   return s;
 }
 

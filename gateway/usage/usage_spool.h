@@ -6,6 +6,9 @@
 // little-endian. Type 1: one serialized luna.usage.v1.UsageEvent. Type 2: acknowledged event ids,
 // '\n'-separated. A torn or corrupt tail (a crash mid-write) is cut off at open and reported.
 //
+// Open also takes in what the spool's ring ("<spool>.ring", usage_ring.h) holds that never reached
+// the spool, and removes the ring file.
+//
 // Not thread-safe: one owner thread (the usage shipper) uses it.
 #pragma once
 
@@ -43,6 +46,8 @@ class UsageSpool {
   const std::deque<luna::usage::v1::UsageEvent>& pending() const { return pending_; }
   // Bytes cut off a torn tail at open (0 if none).
   int64_t dropped_tail_bytes() const { return dropped_tail_bytes_; }
+  // Events taken in from the ring at open (0 if none).
+  int64_t recovered_from_ring() const { return recovered_from_ring_; }
   int64_t file_size() const { return size_; }
   const std::string& path() const { return path_; }
 
@@ -56,6 +61,7 @@ class UsageSpool {
   int fd_ = -1;
   int64_t size_ = 0;
   int64_t dropped_tail_bytes_ = 0;
+  int64_t recovered_from_ring_ = 0;
   std::deque<luna::usage::v1::UsageEvent> pending_;
 };
 

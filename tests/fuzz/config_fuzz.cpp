@@ -36,6 +36,7 @@ const std::vector<std::string>& Variables() {
       "UPSTREAM_FORMAT", "MODELS", "UPSTREAM_TLS_VERIFY", "UPSTREAM_CA_FILE", "UPSTREAM_CONNECT_TIMEOUT_MS",
       "UPSTREAM_TIMEOUT_SECONDS", "UPSTREAM_MAX_IDLE_PER_HOST", "AUTHSVC_ADDR", "USAGESVC_ADDR",
       "FALLBACKSVC_ADDR", "UPSTREAM_ATTEMPT_TIMEOUT_SECONDS", "USAGE_SPOOL_FILE", "USAGE_BATCH_SIZE",
+      "USAGE_RING_SLOTS",
       "AUTH_OUTAGE_POLICY", "AUTH_NEGATIVE_CACHE_MS", "MAX_BODY_BYTES", "MAX_HEADER_BYTES", "MAX_CONNECTIONS",
       "REQUEST_TIMEOUT_SECONDS", "IDLE_TIMEOUT_SECONDS", "SHUTDOWN_GRACE_SECONDS", "ACCESS_LOG",
       "USAGE_DATA_DIR", "USAGESVC_LISTEN", "USAGESVC_METRICS_LISTEN", "USAGE_TIMEZONE", "USAGE_LEGACY_TIMEZONE",
@@ -80,6 +81,7 @@ void CheckGateway() {
   if (!in(g.threads, 1, 64) || !in(g.upstream_connect_timeout_ms, 1, 600000) ||
       !in(g.upstream_timeout_s, 1, 86400) || !in(g.upstream_max_idle_per_host, 0, 100000) ||
       !in(g.attempt_timeout_s, 1, 86400) || !in(g.usage_batch_size, 1, 10000) ||
+      !in(g.usage_ring_slots, 0, 65536) ||
       !in(g.negative_cache_ms, 0, 3600000) || !in(g.max_body_bytes, 1024, int64_t{1} << 32) ||
       !in(g.max_header_bytes, 1024, 1 << 20) || !in(g.max_connections, 1, 1000000) ||
       !in(g.request_timeout_s, 1, 3600) || !in(g.idle_timeout_s, 1, 86400) || !in(g.shutdown_grace_s, 0, 3600)) {

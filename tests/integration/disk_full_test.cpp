@@ -488,6 +488,59 @@ TEST(GatewayDiskFaultTest, ClientsAreAnsweredWhileTheSpoolCannotBeWritten) {
   EXPECT_EQ(total_requests(), 6) << "a restart sends nothing twice";
 }
 
+// The spool cannot be written and the gateway is killed: the answers it gave were staged in the
+// spool's ring (a mapped file the shim's write calls never touch), so the next gateway on the same
+// spool takes them in and delivers them, each once. With the ring off, every answer waits for the
+// spool's failing write instead, and the waits are counted.
+TEST(GatewayDiskFaultTest, AnswersGivenWhileTheSpoolCannotBeWrittenSurviveAKill9) {
+  Cluster c;
+  std::string control = c.dir().File("fail-writes");
+  std::string spool_dir = c.dir().File("spool");
+  std::filesystem::create_directories(spool_dir);
+  for (const auto& [k, v] : ShimEnv(spool_dir, control)) c.SetGatewayEnv(k, v);
+  c.SetGatewayEnv("USAGE_SPOOL_FILE", spool_dir + "/usage-spool.log");
+  c.StartUpstream();
+  c.StartAuth();
+  c.StartUsage();
+  c.StartGateway();
+  std::string key = c.CreateKey("agent");
+  auto total_requests = [&]() -> int64_t {
+    HttpResponse r = c.Gateway("GET", "/admin/usage", {{"x-api-key", c.admin_key()}});
+    return r.status == 200 ? json::parse(r.body).value("total_requests", int64_t{-1}) : -1;
+  };
+  auto waited = [&]() -> int64_t {
+    HttpResponse r = c.Gateway("GET", "/health");
+    return r.status == 200 ? json::parse(r.body)["services"]["usagesvc"].value("answers_waited_for_spool", -1) : -1;
+  };
+  const std::string body = R"({"model":"claude-disk","max_tokens":9,"messages":[{"role":"user","content":"hi"}]})";
+
+  WriteAll(control, "EIO");
+  for (int i = 0; i < 5; ++i) ASSERT_EQ(c.Gateway("POST", "/v1/messages", {{"x-api-key", key}}, body).status, 200);
+  ASSERT_TRUE(Eventually([&] { return Contains(c.gateway()->Log(), "usage events held in memory"); }))
+      << c.gateway()->Log();
+  EXPECT_EQ(waited(), 0) << "every answer was staged in the ring";
+  EXPECT_EQ(total_requests(), 0) << "nothing is sent before it is in the spool";
+  c.StopGateway(SIGKILL);
+
+  std::remove(control.c_str());
+  c.StartGateway();
+  EXPECT_TRUE(Eventually([&] { return total_requests() == 5; }, 20s)) << total_requests();
+  EXPECT_TRUE(Contains(c.gateway()->Log(), "5 events of answers given just before a crash taken in from its ring"))
+      << c.gateway()->Log();
+  c.StopGateway(SIGKILL);
+  c.StartGateway();
+  std::this_thread::sleep_for(500ms);
+  EXPECT_EQ(total_requests(), 5) << "a second restart sends nothing twice";
+
+  c.SetGatewayEnv("USAGE_RING_SLOTS", "0");
+  c.StopGateway();
+  c.StartGateway();
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(c.Gateway("POST", "/v1/messages", {{"x-api-key", key}}, body).status, 200);
+  EXPECT_EQ(waited(), 3);
+  EXPECT_TRUE(Eventually([&] { return total_requests() == 8; }, 20s)) << total_requests();
+  EXPECT_FALSE(std::filesystem::exists(spool_dir + "/usage-spool.log.ring"));
+}
+
 // ---------------------------------------------------------------------------------------------
 // fallbacksvc
 

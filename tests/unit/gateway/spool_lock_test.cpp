@@ -25,10 +25,11 @@ class SpoolLockTest : public ::testing::Test {
 };
 
 // One holder at a time (flock conflicts between two opens, even in one process); released on
-// destruction; the adopter's release removes the spool and its lock file.
+// destruction; the adopter's release removes the spool, its ring and its lock file.
 TEST_F(SpoolLockTest, OneHolderAtATime) {
   const std::string spool = dir_ + "/usage-spool-a.log";
   Touch("usage-spool-a.log");
+  Touch("usage-spool-a.log.ring");
   {
     auto first = SpoolLock::TryLock(spool);
     ASSERT_TRUE(first.ok()) << first.status();
@@ -42,10 +43,11 @@ TEST_F(SpoolLockTest, OneHolderAtATime) {
   again->RemoveSpoolAndRelease();
   EXPECT_FALSE(Exists("usage-spool-a.log"));
   EXPECT_FALSE(Exists("usage-spool-a.log.lock"));
+  EXPECT_FALSE(Exists("usage-spool-a.log.ring"));
 }
 
-// Siblings: the other host names' spools in the pattern's directory — not our own, not lock files,
-// not an atomic rewrite's temporary file, not unrelated files; none without {hostname}.
+// Siblings: the other host names' spools in the pattern's directory — not our own, not lock files or
+// rings, not an atomic rewrite's temporary file, not unrelated files; none without {hostname}.
 TEST_F(SpoolLockTest, SiblingsMatchThePatternWithAnyHostName) {
   for (const char* f : {"usage-spool-a.log", "usage-spool-b.log", "usage-spool-b.log.lock", "usage-spool-c.log",
                         "usage-spool-c.log.tmp.12.0", "other.log", "usage-spool-.log"}) {
@@ -54,6 +56,9 @@ TEST_F(SpoolLockTest, SiblingsMatchThePatternWithAnyHostName) {
   auto got = SiblingSpools(dir_ + "/usage-spool-{hostname}.log", dir_ + "/usage-spool-a.log");
   std::sort(got.begin(), got.end());
   EXPECT_EQ(got, (std::vector<std::string>{dir_ + "/usage-spool-b.log", dir_ + "/usage-spool-c.log"}));
+  for (const char* f : {"spool-x", "spool-y", "spool-y.lock", "spool-y.ring"}) Touch(f);
+  EXPECT_EQ(SiblingSpools(dir_ + "/spool-{hostname}", dir_ + "/spool-x"), (std::vector<std::string>{dir_ + "/spool-y"}))
+      << "a pattern without a suffix still leaves lock files and rings out";
   EXPECT_TRUE(SiblingSpools(dir_ + "/usage-spool.log", dir_ + "/usage-spool.log").empty());
   EXPECT_TRUE(SiblingSpools(dir_ + "/{hostname}/spool.log", dir_ + "/a/spool.log").empty());
 }
