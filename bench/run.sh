@@ -16,7 +16,7 @@
 # --no-build   use build-bench/ as it is
 #
 # Environment: BENCH_RATE (open-loop rate, default 1000 req/s), BENCH_CONNECTIONS (wrk connections,
-# default 64), BENCH_WRK_THREADS (default 2), BENCH_GATEWAY_THREADS (GATEWAY_THREADS, default 1),
+# default 64), BENCH_WRK_THREADS (default 2), BENCH_GATEWAY_THREADS (GATEWAY_THREADS, default 2),
 # BENCH_FAKE_THREADS (fake upstream threads, default 2), BENCH_SSE_INTERVAL_MS (pace of the streams in
 # the latency phase, default 1), LUNA_BUILD_JOBS (default 2).
 # See bench/README.md for what each figure means.
@@ -62,7 +62,7 @@ low_rate="${BENCH_LOW_RATE:-200}"
 sse_rate="${BENCH_SSE_RATE:-100}"
 conns="${BENCH_CONNECTIONS:-64}"
 wrk_threads="${BENCH_WRK_THREADS:-2}"
-gw_threads="${BENCH_GATEWAY_THREADS:-1}"
+gw_threads="${BENCH_GATEWAY_THREADS:-2}"
 fake_threads="${BENCH_FAKE_THREADS:-2}"
 sse_events=100
 sse_interval_ms="${BENCH_SSE_INTERVAL_MS:-1}"

@@ -27,7 +27,7 @@ enum class UpstreamAuthStyle {
 
 struct GatewayConfig {
   std::string listen = "0.0.0.0:8180";               // GATEWAY_LISTEN
-  int threads = 1;                                    // GATEWAY_THREADS
+  int threads = 2;                                    // GATEWAY_THREADS
   std::string upstream_url = "http://127.0.0.1:8080"; // UPSTREAM_URL
   std::string upstream_api_key;                       // UPSTREAM_API_KEY (empty: none sent)
   UpstreamAuthStyle upstream_auth_style = UpstreamAuthStyle::kAuto;  // UPSTREAM_AUTH_STYLE
