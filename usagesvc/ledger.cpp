@@ -1,7 +1,5 @@
 #include "usagesvc/ledger.h"
 
-#include <openssl/sha.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstring>
@@ -10,6 +8,7 @@
 #include <numeric>
 
 #include "absl/strings/str_cat.h"
+#include "common/crypto.h"
 
 namespace luna::usagesvc {
 namespace pb = luna::usage::v1;
@@ -77,11 +76,12 @@ void QueryTotals::Add(const QueryTotals& o) {
 }
 
 EventDigest DigestOf(std::string_view event_id) {
-  unsigned char md[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(event_id.data()), event_id.size(), md);
+  // luna::Sha256 keeps its algorithm and context: a quarter of the one-shot SHA256()'s cost, which
+  // looks the algorithm up on every call (twice per event recorded).
+  const Sha256Digest md = Sha256(event_id);
   EventDigest d;
-  std::memcpy(&d.hi, md, 8);
-  std::memcpy(&d.lo, md + 8, 8);
+  std::memcpy(&d.hi, md.data(), 8);
+  std::memcpy(&d.lo, md.data() + 8, 8);
   return d;
 }
 
