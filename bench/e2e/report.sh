@@ -67,6 +67,12 @@ jq -r '
       ($ops[] as $p | $r.payloads[$p][$k].gateway_own_us as $o
         | "\($p|lp(8))p50 <= \($o.p50_le_us // "?") us, p90 <= \($o.p90_le_us // "?") us, p99 <= \($o.p99_le_us // "?") us  (\($o.n) requests)"),
       "" end)),
+    ($r.payloads["60KB"].latency.paired as $pr | if $pr == null then empty else
+    "PAIRED ROUNDS (60KB at \($r.settings.open_loop_rate) req/s: straight, gateway and relay take turns, \($r.settings.paired_seconds) s each; us)",
+    "round   straight p50  gateway p50  added p50  added p99  relay added p50/p99  errors",
+    ($pr.rounds[] | "\(.round|tostring|lp(6))\(.straight_p50|f(0)|rp(13))\(.gateway_p50|f(0)|rp(13))\(.added_p50|f(0)|rp(11))\(.added_p99|f(0)|rp(11))\("\(.relay_added_p50|f(0))/\(.relay_added_p99|f(0))"|rp(21))\(.errors|tostring|rp(8))"),
+    "median\("" | rp(26))\($pr.median.added_p50|f(0)|rp(11))\($pr.median.added_p99|f(0)|rp(11))\("\($pr.median.relay_added_p50|f(0))/\($pr.median.relay_added_p99|f(0))"|rp(21))",
+    "" end),
     (if $r.open_streams == null then empty else
     "OPEN STREAMS (\($r.open_streams.streams) streams of \($r.settings.sse_events + 5) events 60 ms apart, 250 started per second)",
     "  at most \($r.open_streams.max_open_client_connections) open at once; whole \($r.open_streams.whole), errors \($r.open_streams.errors), unfinished \($r.open_streams.unfinished)",
@@ -74,6 +80,8 @@ jq -r '
     "" end),
     "TARGETS (issue 6)",
     "  added latency 60KB at \($r.settings.open_loop_rate) req/s: p50 \($r.payloads["60KB"].latency.added_us.p50|f(0)) us <= 100 us: \($r.targets.added_latency_60KB_p50_le_100us|ok); p99 \($r.payloads["60KB"].latency.added_us.p99|f(0)) us <= 1000 us: \($r.targets.added_latency_60KB_p99_le_1ms|ok)",
+    ($r.payloads["60KB"].latency.paired as $pr | if $pr == null then empty else
+    "  the same, median of \($pr.rounds|length) paired rounds: p50 \($pr.median.added_p50|f(0)) us <= 100 us: \($r.targets.added_latency_60KB_paired_median_p50_le_100us|ok); p99 \($pr.median.added_p99|f(0)) us <= 1000 us: \($r.targets.added_latency_60KB_paired_median_p99_le_1ms|ok) (relay: \($pr.median.relay_added_p50|f(0)) / \($pr.median.relay_added_p99|f(0)) us)" end),
     "  throughput gateway/straight >= 0.50: 200B \($r.payloads["200B"].throughput.ratio|f(2)): \($r.targets.throughput_200B_ge_50pct|ok); 60KB \($r.payloads["60KB"].throughput.ratio|f(2)): \($r.targets.throughput_60KB_ge_50pct|ok)",
     (if $r.payloads["60KB"].latency.gateway_own_us == null then empty else
     "  (gateway own time, 60KB at \($r.settings.open_loop_rate) req/s: p50 <= \($r.payloads["60KB"].latency.gateway_own_us.p50_le_us // "?") us, p99 <= \($r.payloads["60KB"].latency.gateway_own_us.p99_le_us // "?") us; the rest of the added latency is outside the process)" end),
