@@ -20,6 +20,8 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
+constexpr auto kLinger = std::chrono::milliseconds(1);
+
 // The writer and the sender are woken by the I/O thread (an event to write, a full batch). As
 // SCHED_BATCH threads their wake-up does not preempt the thread that woke them: the I/O thread goes
 // on with other connections' work, and the woken thread runs on the other core if it is idle, or
@@ -128,14 +130,15 @@ void UsageShipper::Submit(usagepb::UsageEvent event, std::function<void()> on_sp
   {
     std::lock_guard lock(mu_);
     inbox_.push_back(std::move(event));
+    ++stats_.submitted;
+    // Wake the writer only when it sleeps (under load it is already busy and takes the next batch), or
+    // when an answer waits, which ends its linger.
+    wake = writer_idle_ || static_cast<bool>(on_spooled);
+    writer_idle_ = false;
     if (on_spooled) {
       waiters_.push_back(std::move(on_spooled));
       ++stats_.waited;
     }
-    ++stats_.submitted;
-    // Wake the writer only when it sleeps: under load it is already busy and takes the next batch.
-    wake = writer_idle_;
-    writer_idle_ = false;
   }
   if (wake) cv_.notify_one();
 }
@@ -149,11 +152,18 @@ void UsageShipper::WriterLoop() {
   DoNotPreemptTheWaker();
   std::vector<usagepb::UsageEvent> batch;
   std::vector<std::function<void()>> waiters;
+  bool wrote = false;
   while (true) {
     bool stopping;
     uint64_t staged_upto;
     {
       std::unique_lock lock(mu_);
+      // Events staged in the ring are safe already, so after a write the writer lingers a moment for
+      // more instead of being woken by the I/O thread for each next one: under load one wake-up and
+      // one write carry a millisecond of events. An answer waiting for the spool cuts it short.
+      if (wrote && ring_ != nullptr && !stopping_) {
+        cv_.wait_for(lock, kLinger, [this] { return stopping_ || !waiters_.empty(); });
+      }
       if (inbox_.empty() && !stopping_) {
         writer_idle_ = true;
         cv_.wait_for(lock, std::chrono::milliseconds(200), [this] { return stopping_ || !inbox_.empty(); });
@@ -165,6 +175,7 @@ void UsageShipper::WriterLoop() {
       staged_upto = ring_ != nullptr ? ring_->last_staged() : 0;
       stopping = stopping_;
     }
+    wrote = !batch.empty();
     if (!batch.empty()) {
       absl::Status st;
       size_t pending;
