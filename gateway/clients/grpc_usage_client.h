@@ -1,8 +1,9 @@
 // Ships usage events from the gateway to usagesvc (DESIGN.md, hot path rule 3). Request threads only
 // hand an event over (a queue push under a mutex: no I/O, no RPC), first staging it in the spool's
 // ring (usage_ring.h: a copy into a mapped file, safe from a crash of the process) so its answer can
-// go out at once. A writer thread appends each event to the local spool at once (it is woken by the
-// first event after a quiet spell, and batches under load) and frees its ring slot; a sender thread sends the unacknowledged ones in batches with RecordUsage and marks them
+// go out at once. A writer thread appends the events to the local spool (it is woken by the first
+// event after a quiet spell; after a write it lingers 1 ms for more, so under load one write carries a
+// millisecond of events) and frees their ring slots; a sender thread sends the unacknowledged ones in batches with RecordUsage and marks them
 // acknowledged once usagesvc confirms they are durable. A usagesvc outage just lets the
 // spool grow; it is drained when usagesvc is back, and replayed at the next start after a crash.
 #pragma once
