@@ -308,6 +308,25 @@ bool UsageShipper::SendFrom(UsageSpool& spool, std::mutex& mu, int deadline_ms, 
   }
 }
 
+void UsageShipper::NoteIdleReachability() {
+  // Only the calls say whether usagesvc takes events; with none to make (a gateway restarted with an
+  // empty spool and no traffic yet, or a quiet one) the channel's state is the best word: ready is
+  // reachable, a failed connection is not, and idle or connecting changes nothing.
+  {
+    std::lock_guard lock(mu_);
+    if (stats_.pending != 0) return;
+  }
+  const grpc_connectivity_state state = channel_->GetState(/*try_to_connect=*/true);
+  std::lock_guard lock(mu_);
+  if (state == GRPC_CHANNEL_READY && !stats_.connected) {
+    spdlog::info("usagesvc reachable: nothing to deliver");
+    stats_.connected = true;
+  } else if (state == GRPC_CHANNEL_TRANSIENT_FAILURE && stats_.connected) {
+    spdlog::warn("usagesvc unreachable: its connection failed while there was nothing to deliver");
+    stats_.connected = false;
+  }
+}
+
 void UsageShipper::AdoptOrphans() {
   for (const auto& path : SiblingSpools(spool_pattern_, spool_path_)) {
     bool have = false;
@@ -367,6 +386,7 @@ void UsageShipper::SenderLoop() {
     if (Clock::now() < next_send) continue;
     if (SendPending(5000, full_batch ? SendMode::kFullBatches : SendMode::kTick)) {
       backoff = std::chrono::milliseconds(100);
+      NoteIdleReachability();
     } else {
       next_send = Clock::now() + backoff;
       backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));

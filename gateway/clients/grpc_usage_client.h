@@ -88,6 +88,8 @@ class UsageShipper {
   enum class SendMode { kFullBatches, kTick, kAll };
   // Sends from our spool, then the adopted ones; false when a call fails.
   bool SendPending(int deadline_ms, SendMode mode);
+  // With nothing pending, sets connected from the channel's state (no call to judge by).
+  void NoteIdleReachability();
   // The same for one spool (ours under spool_mu_, or an adopted one).
   bool SendFrom(UsageSpool& spool, std::mutex& mu, int deadline_ms, SendMode mode);
   // Looks for spools of gateways that are gone and takes them over (sender thread).

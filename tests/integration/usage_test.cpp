@@ -194,6 +194,20 @@ TEST_F(UsageTest, UsagesvcOutageLosesNothing) {
   ExpectTotals(e);
 }
 
+// /health tells whether usagesvc is reachable even when there is nothing to deliver: a gateway
+// restarted with an empty spool and no traffic yet, and a quiet one whose usagesvc dies and comes back.
+TEST_F(UsageTest, HealthSaysWhetherUsagesvcIsReachableWithNothingToDeliver) {
+  auto connected = [&] { return Health()["services"]["usagesvc"]["connected"]; };
+  c_.StopGateway();
+  c_.StartGateway();
+  EXPECT_TRUE(Eventually([&] { return connected() == true; })) << Health().dump();
+  c_.usage()->Stop(SIGKILL);
+  EXPECT_TRUE(Eventually([&] { return connected() == false; })) << Health().dump();
+  c_.StartUsage();
+  EXPECT_TRUE(Eventually([&] { return connected() == true; })) << Health().dump();
+  EXPECT_EQ(Health()["services"]["usagesvc"]["events_pending"], 0);
+}
+
 // kill -9 of the gateway with events still in its spool: the next gateway replays them and
 // usagesvc counts each exactly once.
 TEST_F(UsageTest, GatewayKill9SpoolIsReplayed) {
