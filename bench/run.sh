@@ -386,6 +386,10 @@ if [[ $soak_s -gt 0 ]]; then
     for n in "${procs[@]}"; do
       line+=", \"$n\": $(awk '/^VmRSS:/ {print $2}' "/proc/${pid[$n]}/status" 2>/dev/null || echo 0)"
     done
+    # The gateway's RSS in its two parts: anonymous memory (its heap, stacks and buffers: what a leak
+    # would grow) and file pages (its code and libraries as they are paged in, and the usage ring).
+    line+=", \"gateway_anon\": $(awk '/^RssAnon:/ {print $2}' "/proc/${pid[gateway]}/status" 2>/dev/null || echo 0)"
+    line+=", \"gateway_file\": $(awk '/^RssFile:/ {print $2}' "/proc/${pid[gateway]}/status" 2>/dev/null || echo 0)"
     echo "$line}" >>"$samples"
     running=0
     for lp in "${lg_pids[@]}"; do kill -0 "$lp" 2>/dev/null && running=1; done
@@ -402,6 +406,7 @@ if [[ $soak_s -gt 0 ]]; then
     --argjson rate "$soak_rate" --arg commit "$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)" \
     --slurpfile g200 "$work/soak-200B.json" --slurpfile g60 "$work/soak-60KB.json" --slurpfile gsse "$work/soak-sse.json" '
     ($rss | map(select(.t >= 60)) | first) as $warm | ($rss | last) as $fin
+    | ($rss | map(select(.t >= ($fin.t / 2))) | first) as $half
     | {kind: "soak", commit: $commit, seconds: $secs, rate: $rate,
        requests: {"200B": $g200[0].sent, "60KB": $g60[0].sent, "sse": $gsse[0].sent},
        errors: ([$g200[0], $g60[0], $gsse[0]] | map(.errors + .io_errors + .unfinished) | add),
@@ -409,13 +414,16 @@ if [[ $soak_s -gt 0 ]]; then
        rss_kb_after_first_minute: ($warm | del(.t)), rss_kb_at_end: ($fin | del(.t)),
        rss_kb_peak: ($rss | map(del(.t)) | reduce .[] as $s ({}; reduce ($s | keys[]) as $k (.; .[$k] = ([.[$k] // 0, $s[$k]] | max)))),
        growth_kb_after_first_minute: ($fin | del(.t) | with_entries(.value -= $warm[.key])),
+       growth_kb_second_half: ($fin | del(.t) | with_entries(.value -= $half[.key])),
        cpu_us_per_request: $cpu, usage: $usage, rss_samples: $rss}' >"$out"
   jq -r '"soak: \(.seconds) s at \(.rate) req/s: \(.requests | to_entries | map("\(.key) \(.value)") | join(", ")) requests, \(.errors) errors",
     "  p99 latency (µs): \(.latency_p99_us | to_entries | map("\(.key) \(.value)") | join(", "))",
-    "  RSS kB after the first minute → at the end (peak):",
-    (.rss_kb_after_first_minute | keys[] as $k | "    \($k): \(.[$k]) → \($fin[$k]) (\($peak[$k]))"),
+    "  RSS kB after the first minute → at the end (peak); growth in the second half:",
+    (.rss_kb_after_first_minute | keys[] as $k | "    \($k): \(.[$k]) → \($fin[$k]) (\($peak[$k])); \($grow[$k])" as $l
+      | $l | sub("gateway_anon"; "gateway (anonymous)") | sub("gateway_file"; "gateway (file pages)")),
     "  usage ledger equals the upstream'"'"'s counts: \(.usage.equal)"' \
-    --argjson fin "$(jq '.rss_kb_at_end' "$out")" --argjson peak "$(jq '.rss_kb_peak' "$out")" "$out" || true
+    --argjson fin "$(jq '.rss_kb_at_end' "$out")" --argjson peak "$(jq '.rss_kb_peak' "$out")" \
+    --argjson grow "$(jq '.growth_kb_second_half' "$out")" "$out" || true
   log "soak figures written to $out"
   exit 0
 fi
@@ -463,8 +471,13 @@ run_wrk() {  # payload target port
     log "perf profile of the gateway: $(dirname "$out")/perf-gateway-$p.txt"
   fi
   [[ $t == gateway ]] && usage=$(usage_delta "$u0" "$(usage_snapshot)")
-  jq -c --arg p "$p" --arg t "$t" --argjson cpu "$cpu" --argjson usage "$usage" \
-    '{payload: $p, target: $t, kind: "throughput", wrk: ., cpu_us_per_request: $cpu, usage: $usage}' <<<"$line" >>"$results"
+  # The gateway's RSS after each of its saturation phases: with hundreds of thousands of requests
+  # between two samples, memory kept per request would show here.
+  local rss=null
+  [[ $t == gateway ]] && rss=$(awk '/^VmRSS:/ {print $2}' "/proc/${pid[gateway]}/status")
+  jq -c --arg p "$p" --arg t "$t" --argjson cpu "$cpu" --argjson usage "$usage" --argjson rss "${rss:-null}" \
+    '{payload: $p, target: $t, kind: "throughput", wrk: ., cpu_us_per_request: $cpu, usage: $usage,
+      gateway_rss_kb_after: $rss}' <<<"$line" >>"$results"
   log "$(printf '%-5s %-8s throughput %8.0f req/s' "$p" "$t" "$(jq .rps <<<"$line")")"
 }
 
@@ -485,6 +498,24 @@ own_delta() {  # before after -> {n, p50_le_us, p90_le_us, p99_le_us}: the bucke
       {n: $total, p50_le_us: at(0.5), p90_le_us: at(0.9), p99_le_us: at(0.99)}'
 }
 
+# Before a payload's latency phases (and the paired rounds): wait, up to 30 s, until usagesvc is idle
+# (under 5% of a core over half a second). A saturation phase records hundreds of thousands of events
+# in seconds, and the snapshot usagesvc then writes (tens of MB, fsynced) would otherwise land in the
+# next phase, measured at 1,000 req/s. The seconds waited are in the JSON (settled_s).
+settled_s=0
+settle() {
+  local t0=$SECONDS a b
+  for _ in $(seq 60); do
+    a=$(cpu_ticks "${pid[usagesvc]}")
+    sleep 0.5
+    b=$(cpu_ticks "${pid[usagesvc]}")
+    (( (b - a) * 200 < 5 * clk_tck )) && break
+  done
+  settled_s=$((SECONDS - t0))
+  (( settled_s > 1 )) && log "waited ${settled_s} s for usagesvc to be idle"
+  return 0
+}
+
 run_loadgen() {  # payload target port kind rate [seconds [round]]
   local p="$1" t="$2" port="$3" kind="$4" r="$5" secs="${6:-$lat_s}" round="${7:-0}" hdrs body args=() json reqs cpu
   request_for "$p" "$t"
@@ -502,8 +533,9 @@ run_loadgen() {  # payload target port kind rate [seconds [round]]
   [[ -n "$own0" ]] && own=$(own_delta "$own0" "$(own_snapshot)")
   [[ $t == gateway ]] && usage=$(usage_delta "$u0" "$(usage_snapshot)")
   jq -c --arg p "$p" --arg t "$t" --argjson cpu "$cpu" --argjson usage "$usage" --argjson own "$own" \
-    --arg kind "$kind" --argjson round "$round" '{payload: $p, target: $t, kind: $kind, round: $round, loadgen: .,
-                         cpu_us_per_request: $cpu, usage: $usage, gateway_own_us: $own}' \
+    --arg kind "$kind" --argjson round "$round" --argjson settled "$settled_s" '{payload: $p, target: $t, kind: $kind,
+                         round: $round, settled_s: $settled, loadgen: ., cpu_us_per_request: $cpu, usage: $usage,
+                         gateway_own_us: $own}' \
     <<<"$json" >>"$results"
   log "$(printf '%-5s %-8s latency at %s req/s: p50 %s µs, p99 %s µs, errors %s' "$p" "$t" "$r" \
     "$(jq .latency_us.p50 <<<"$json")" "$(jq .latency_us.p99 <<<"$json")" \
@@ -513,6 +545,7 @@ run_loadgen() {  # payload target port kind rate [seconds [round]]
 log "measuring: throughput ${tp_s}s at $conns connections; latency ${lat_s}s (+${warm_s}s warm-up) at $rate and $low_rate req/s, streams at $sse_rate/s"
 for p in 200B 10KB 60KB sse; do
   # Latency first (straight then through, back to back: a paired difference), then throughput.
+  settle
   if [[ $p == sse ]]; then
     # Paced like a model writing (an event every BENCH_SSE_INTERVAL_MS): a burst of 100 events keeps
     # both cores busy, and time to first byte would then measure the scheduler, not the gateway.
@@ -540,6 +573,7 @@ done
 # measures, the relay's (no work at all) from 71 to 111 µs. Here straight, gateway and relay take turns
 # in short runs, and the median of the per-round differences is the figure drift hardly moves.
 log "paired rounds: 60KB at $rate req/s, $paired_rounds rounds of ${paired_s}s per target"
+settle
 for ((round = 1; round <= paired_rounds; round++)); do
   run_loadgen 60KB straight "$fake_port" paired "$rate" "$paired_s" "$round"
   run_loadgen 60KB gateway "$gw_port" paired "$rate" "$paired_s" "$round"
@@ -688,7 +722,9 @@ jq -s --argjson usage "$usage_check" --argjson memory "$memory" --argjson machin
                                              relay: $tr.cpu_us_per_request},
                                 latency: {straight: $ls.cpu_us_per_request, gateway: $lg.cpu_us_per_request,
                                           relay: $lr.cpu_us_per_request}}}}) | from_entries),
-     memory: $memory, open_streams: $streams, usage_check: $usage,
+     memory: ($memory + {gateway_rss_kb_after_throughput: [$all[] | select(.kind == "throughput" and .target == "gateway")
+                  | {payload, requests: .wrk.requests, rss_kb: .gateway_rss_kb_after}]}),
+     open_streams: $streams, usage_check: $usage,
      targets: ($all | thresholds("gateway") + {
        added_latency_60KB_paired_median_p50_le_100us: le($all | paired("60KB") | .median.added_p50; 100),
        added_latency_60KB_paired_median_p99_le_1ms: le($all | paired("60KB") | .median.added_p99; 1000),

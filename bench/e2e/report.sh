@@ -48,6 +48,8 @@ jq -r '
     "MEMORY (MB: peak RSS = VmHWM over the whole run / RSS at the end)",
     "\($procs | map(rp(17)) | join(""))",
     "\($procs | map(. as $n | "\($r.memory[$n].peak_rss_kb / 1024 | f(1)) / \($r.memory[$n].rss_kb / 1024 | f(1))" | rp(17)) | join(""))",
+    (if ($r.memory.gateway_rss_kb_after_throughput // []) == [] then empty else
+      "gateway RSS after each saturation phase (MB, requests through it so far): \([foreach $r.memory.gateway_rss_kb_after_throughput[] as $x (0; . + $x.requests; "\($x.payload) \($x.rss_kb / 1024 | f(1)) (\(. / 1e6 | f(2)) M)") ] | join(", "))" end),
     "",
     "USAGE CHECK (ledger GET /admin/usage vs fake upstream GET /_control/stats, gateway traffic; events pending \($r.usage_check.total.events_pending))",
     "  \("" | lp(24))\(["requests", "input", "output", "cache_read", "cache_write"] | map(rp(13)) | join(""))\("  equal"|lp(8))",
