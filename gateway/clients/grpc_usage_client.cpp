@@ -386,7 +386,7 @@ void UsageShipper::SenderLoop() {
     if (Clock::now() < next_send) continue;
     if (SendPending(5000, full_batch ? SendMode::kFullBatches : SendMode::kTick)) {
       backoff = std::chrono::milliseconds(100);
-      NoteIdleReachability();
+      if (!full_batch) NoteIdleReachability();  // on the 100 ms tick only, never per batch under load
     } else {
       next_send = Clock::now() + backoff;
       backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
