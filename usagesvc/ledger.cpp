@@ -1,5 +1,7 @@
 #include "usagesvc/ledger.h"
 
+#include <google/protobuf/io/coded_stream.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstring>
@@ -384,13 +386,26 @@ absl::StatusOr<SnapshotCounts> Ledger::AppendSnapshot(int64_t next_generation, s
   }
   counts.aggregate_rows = static_cast<size_t>(s.agg_key_size());
   counts.event_ids = seen_.size();
+  // The whole snapshot's size, so the buffer is allocated once: grown by doubling, every step copied
+  // what it had into freshly faulted pages (twice the page faults, the copies, and for a moment the
+  // old and the new buffer at once).
+  const int64_t cutoff = NowMs() - options_.detail_retention_ms;
+  size_t detail_bytes = 0;
+  for (auto it = detail_.lower_bound(cutoff); it != detail_.end(); ++it) {
+    const size_t n = it->second.event.size();
+    detail_bytes += 2 + google::protobuf::io::CodedOutputStream::VarintSize64(n) + n;
+  }
+  const size_t total = s.ByteSizeLong() + detail_bytes;
+  if (total > static_cast<size_t>(std::numeric_limits<int>::max())) {
+    return absl::ResourceExhaustedError("the snapshot is larger than protobuf can parse back (2 GiB)");
+  }
+  out->reserve(start + total);
   if (!s.AppendToString(out)) {
     out->resize(start);
     return absl::ResourceExhaustedError("the snapshot is larger than protobuf can serialize (2 GiB)");
   }
   // Field 18 (detail), wire type 2: tag, length, then the event's bytes as kept. A parser reads
   // fields in any order, and repeated elements in the order they come: oldest first, as before.
-  const int64_t cutoff = NowMs() - options_.detail_retention_ms;
   for (auto it = detail_.lower_bound(cutoff); it != detail_.end(); ++it) {
     const std::string& event = it->second.event;
     char head[2 + 10] = {'\x92', '\x01'};  // the tag (18 << 3 | 2 = 146) as a varint
@@ -405,10 +420,6 @@ absl::StatusOr<SnapshotCounts> Ledger::AppendSnapshot(int64_t next_generation, s
     out->append(head, n);
     out->append(event);
     ++counts.detail_events;
-  }
-  if (out->size() - start > static_cast<size_t>(std::numeric_limits<int>::max())) {
-    out->resize(start);
-    return absl::ResourceExhaustedError("the snapshot is larger than protobuf can parse back (2 GiB)");
   }
   return counts;
 }
