@@ -49,49 +49,87 @@ long TemporaryFilePid(std::string_view name) {
 
 }  // namespace
 
-absl::Status WriteFileAtomically(const std::string& path, std::string_view content, int mode) {
+absl::StatusOr<std::unique_ptr<AtomicFileWriter>> AtomicFileWriter::Open(const std::string& path, int mode) {
   // Unique per process and per call, so two writers in one process never share a temporary file.
   static std::atomic<uint64_t> counter{0};
   std::string tmp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter.fetch_add(1));
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
   if (fd < 0) return ErrnoStatus("cannot create", tmp);
-  const char* p = content.data();
-  size_t left = content.size();
+  return std::unique_ptr<AtomicFileWriter>(new AtomicFileWriter(path, std::move(tmp), fd));
+}
+
+AtomicFileWriter::AtomicFileWriter(std::string path, std::string tmp, int fd)
+    : path_(std::move(path)), tmp_(std::move(tmp)), fd_(fd) {}
+
+AtomicFileWriter::~AtomicFileWriter() {
+  if (fd_ >= 0) ::close(fd_);
+  if (!tmp_.empty()) ::unlink(tmp_.c_str());
+}
+
+absl::Status AtomicFileWriter::Failed(const std::string& what, const std::string& file) {
+  auto st = ErrnoStatus(what, file);
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+  if (!tmp_.empty()) ::unlink(tmp_.c_str());
+  tmp_.clear();
+  return st;
+}
+
+absl::Status AtomicFileWriter::Append(std::string_view bytes) {
+  if (fd_ < 0) return absl::FailedPreconditionError("write to " + path_ + " after an error or commit");
+  const char* p = bytes.data();
+  size_t left = bytes.size();
   while (left > 0) {
-    ssize_t n = ::write(fd, p, left);
+    ssize_t n = ::write(fd_, p, left);
     if (n < 0) {
       if (errno == EINTR) continue;
-      auto st = ErrnoStatus("cannot write", tmp);
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return st;
+      return Failed("cannot write", tmp_);
     }
     p += n;
     left -= static_cast<size_t>(n);
   }
-  if (::fsync(fd) != 0) {
-    auto st = ErrnoStatus("cannot fsync", tmp);
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    return st;
+  return absl::OkStatus();
+}
+
+absl::Status AtomicFileWriter::WriteAt(uint64_t offset, std::string_view bytes) {
+  if (fd_ < 0) return absl::FailedPreconditionError("write to " + path_ + " after an error or commit");
+  const char* p = bytes.data();
+  size_t left = bytes.size();
+  while (left > 0) {
+    ssize_t n = ::pwrite(fd_, p, left, static_cast<off_t>(offset));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Failed("cannot write", tmp_);
+    }
+    p += n;
+    offset += static_cast<uint64_t>(n);
+    left -= static_cast<size_t>(n);
   }
-  if (::close(fd) != 0) {
-    auto st = ErrnoStatus("cannot close", tmp);
-    ::unlink(tmp.c_str());
-    return st;
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    auto st = ErrnoStatus("cannot rename over", path);
-    ::unlink(tmp.c_str());
-    return st;
-  }
-  std::string dir = DirName(path);
+  return absl::OkStatus();
+}
+
+absl::Status AtomicFileWriter::Commit() {
+  if (fd_ < 0) return absl::FailedPreconditionError("commit of " + path_ + " after an error or commit");
+  if (::fsync(fd_) != 0) return Failed("cannot fsync", tmp_);
+  int fd = fd_;
+  fd_ = -1;
+  if (::close(fd) != 0) return Failed("cannot close", tmp_);
+  if (::rename(tmp_.c_str(), path_.c_str()) != 0) return Failed("cannot rename over", path_);
+  tmp_.clear();
+  std::string dir = DirName(path_);
   int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd < 0) return ErrnoStatus("cannot open directory", dir);
   int rc = ::fsync(dfd);
   ::close(dfd);
   if (rc != 0) return ErrnoStatus("cannot fsync directory", dir);
   return absl::OkStatus();
+}
+
+absl::Status WriteFileAtomically(const std::string& path, std::string_view content, int mode) {
+  auto file = AtomicFileWriter::Open(path, mode);
+  if (!file.ok()) return file.status();
+  if (auto st = (*file)->Append(content); !st.ok()) return st;
+  return (*file)->Commit();
 }
 
 absl::StatusOr<std::string> ReadFile(const std::string& path) {

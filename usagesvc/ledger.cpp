@@ -337,9 +337,10 @@ void Ledger::PruneDetail() {
   detail_.erase(detail_.begin(), detail_.lower_bound(NowMs() - options_.detail_retention_ms));
 }
 
-absl::StatusOr<SnapshotCounts> Ledger::AppendSnapshot(int64_t next_generation, std::string* out) const {
+absl::StatusOr<SnapshotCounts> Ledger::WriteSnapshot(int64_t next_generation,
+                                                     absl::FunctionRef<absl::Status(std::string_view)> sink,
+                                                     size_t piece_bytes) const {
   std::shared_lock lock(mu_);
-  const size_t start = out->size();
   SnapshotCounts counts;
   spb::Snapshot s;
   s.set_version(1);
@@ -386,24 +387,24 @@ absl::StatusOr<SnapshotCounts> Ledger::AppendSnapshot(int64_t next_generation, s
   }
   counts.aggregate_rows = static_cast<size_t>(s.agg_key_size());
   counts.event_ids = seen_.size();
-  // The whole snapshot's size, so the buffer is allocated once: grown by doubling, every step copied
-  // what it had into freshly faulted pages (twice the page faults, the copies, and for a moment the
-  // old and the new buffer at once).
+  // The size, checked before anything is written (a walk over the btree's nodes, not the events' bytes).
   const int64_t cutoff = NowMs() - options_.detail_retention_ms;
   size_t detail_bytes = 0;
   for (auto it = detail_.lower_bound(cutoff); it != detail_.end(); ++it) {
     const size_t n = it->second.event.size();
     detail_bytes += 2 + google::protobuf::io::CodedOutputStream::VarintSize64(n) + n;
   }
-  const size_t total = s.ByteSizeLong() + detail_bytes;
-  if (total > static_cast<size_t>(std::numeric_limits<int>::max())) {
+  if (s.ByteSizeLong() + detail_bytes > static_cast<size_t>(std::numeric_limits<int>::max())) {
     return absl::ResourceExhaustedError("the snapshot is larger than protobuf can parse back (2 GiB)");
   }
-  out->reserve(start + total);
-  if (!s.AppendToString(out)) {
-    out->resize(start);
+  std::string piece;
+  if (!s.SerializeToString(&piece)) {
     return absl::ResourceExhaustedError("the snapshot is larger than protobuf can serialize (2 GiB)");
   }
+  if (auto st = sink(piece); !st.ok()) return st;
+  piece.clear();
+  piece.shrink_to_fit();
+  piece.reserve(piece_bytes + 64);
   // Field 18 (detail), wire type 2: tag, length, then the event's bytes as kept. A parser reads
   // fields in any order, and repeated elements in the order they come: oldest first, as before.
   for (auto it = detail_.lower_bound(cutoff); it != detail_.end(); ++it) {
@@ -417,10 +418,27 @@ absl::StatusOr<SnapshotCounts> Ledger::AppendSnapshot(int64_t next_generation, s
       }
       head[n++] = static_cast<char>((v & 0x7f) | 0x80);
     }
-    out->append(head, n);
-    out->append(event);
+    piece.append(head, n);
+    piece.append(event);
     ++counts.detail_events;
+    if (piece.size() >= piece_bytes) {
+      if (auto st = sink(piece); !st.ok()) return st;
+      piece.clear();
+    }
   }
+  if (!piece.empty()) {
+    if (auto st = sink(piece); !st.ok()) return st;
+  }
+  return counts;
+}
+
+absl::StatusOr<SnapshotCounts> Ledger::AppendSnapshot(int64_t next_generation, std::string* out) const {
+  const size_t start = out->size();
+  auto counts = WriteSnapshot(next_generation, [&](std::string_view piece) {
+    out->append(piece);
+    return absl::OkStatus();
+  });
+  if (!counts.ok()) out->resize(start);
   return counts;
 }
 

@@ -45,6 +45,7 @@
 #include "absl/container/btree_map.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "usage.pb.h"
 #include "usage_storage.pb.h"
@@ -172,9 +173,15 @@ class Ledger {
   // Drops detail older than the retention.
   void PruneDetail();
   // The whole state, for a snapshot covering journals below `next_generation`: a serialized
-  // storage::v1::Snapshot appended to *out. The detail events go in as the bytes they are kept in
-  // (field 18, one length-delimited record each), never parsed: taking a snapshot costs about its own
-  // size in memory. ResourceExhausted past 2 GiB, which protobuf cannot parse back.
+  // storage::v1::Snapshot, given to `sink` in pieces of about `piece_bytes` (the detail) — everything
+  // but the detail first, as one piece. The detail events go in as the bytes they are kept in (field 18,
+  // one length-delimited record each), never parsed or held twice, so a snapshot of any size costs a
+  // piece of memory on top of the ledger. ResourceExhausted past 2 GiB, which protobuf cannot parse
+  // back, before anything is given to `sink`; an error from `sink` stops the snapshot and is returned.
+  absl::StatusOr<SnapshotCounts> WriteSnapshot(int64_t next_generation,
+                                               absl::FunctionRef<absl::Status(std::string_view)> sink,
+                                               size_t piece_bytes = size_t{1} << 20) const;
+  // The same, appended to *out.
   absl::StatusOr<SnapshotCounts> AppendSnapshot(int64_t next_generation, std::string* out) const;
   // The same, parsed (tests and tools).
   storage::v1::Snapshot ToSnapshot(int64_t next_generation) const;

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 
@@ -26,24 +27,58 @@ uint64_t GetLe(const char* p, int bytes) {
 
 }  // namespace
 
-uint32_t Crc32(std::string_view data) {
-  uLong crc = crc32(0L, Z_NULL, 0);
+uint32_t Crc32(std::string_view data, uint32_t crc) {
+  uLong c = crc;
   // zlib takes uInt lengths: feed it in 1 GiB pieces.
   for (size_t off = 0; off < data.size(); off += (1u << 30)) {
     size_t n = std::min<size_t>(data.size() - off, 1u << 30);
-    crc = crc32(crc, reinterpret_cast<const Bytef*>(data.data() + off), static_cast<uInt>(n));
+    c = crc32(c, reinterpret_cast<const Bytef*>(data.data() + off), static_cast<uInt>(n));
   }
-  return static_cast<uint32_t>(crc);
+  return static_cast<uint32_t>(c);
 }
+
+namespace {
+
+void FillHeader(char* header, uint32_t crc, uint64_t length) {
+  std::memcpy(header, kMagic, sizeof kMagic);
+  PutLe(header + 8, crc, 4);
+  PutLe(header + 16, length, 8);
+}
+
+}  // namespace
 
 std::string SnapshotFileStart() { return std::string(kHeaderBytes, '\0'); }
 
 void SealSnapshotFile(std::string* content) {
   std::string_view payload = std::string_view(*content).substr(kHeaderBytes);
-  std::memcpy(content->data(), kMagic, sizeof kMagic);
-  PutLe(content->data() + 8, Crc32(payload), 4);
-  PutLe(content->data() + 16, payload.size(), 8);
+  FillHeader(content->data(), Crc32(payload), payload.size());
 }
+
+absl::StatusOr<std::unique_ptr<SnapshotFileWriter>> SnapshotFileWriter::Open(const std::string& path) {
+  auto file = AtomicFileWriter::Open(path);
+  if (!file.ok()) return file.status();
+  std::unique_ptr<SnapshotFileWriter> w(new SnapshotFileWriter(std::move(*file)));
+  if (auto st = w->file_->Append(SnapshotFileStart()); !st.ok()) return st;  // filled in by Commit
+  return w;
+}
+
+SnapshotFileWriter::SnapshotFileWriter(std::unique_ptr<AtomicFileWriter> file)
+    : file_(std::move(file)) {}
+
+absl::Status SnapshotFileWriter::Append(std::string_view piece) {
+  crc_ = Crc32(piece, crc_);
+  length_ += piece.size();
+  return file_->Append(piece);
+}
+
+absl::Status SnapshotFileWriter::Commit() {
+  char header[kHeaderBytes] = {};
+  FillHeader(header, crc_, length_);
+  if (auto st = file_->WriteAt(0, std::string_view(header, sizeof header)); !st.ok()) return st;
+  return file_->Commit();
+}
+
+uint64_t SnapshotFileWriter::file_bytes() const { return kHeaderBytes + length_; }
 
 absl::StatusOr<std::string> EncodeSnapshotFile(const ::luna::usage::storage::v1::Snapshot& snapshot) {
   std::string content = SnapshotFileStart();

@@ -1,20 +1,40 @@
 // The snapshot file's framing: "LUNAUSS1" | u32 CRC-32 (zlib) of the payload | u32 0 | u64 payload
-// length | payload (a serialized storage.v1.Snapshot). Pure: the store does the I/O.
+// length | payload (a serialized storage.v1.Snapshot).
 #pragma once
 
+#include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/atomic_file.h"
 #include "usage_storage.pb.h"
 
 namespace luna::usagesvc {
 
-// Writing without a second copy: content = SnapshotFileStart(); append the payload (Ledger::
-// AppendSnapshot); SealSnapshotFile(&content) fills in the header.
+// Building the file in memory without a second copy: content = SnapshotFileStart(); append the
+// payload (Ledger::AppendSnapshot); SealSnapshotFile(&content) fills in the header.
 std::string SnapshotFileStart();
 void SealSnapshotFile(std::string* content);
+
+// Writing the file as its payload is produced (Ledger::WriteSnapshot), never holding it whole in
+// memory: Open, Append the payload in pieces, Commit (the header is filled in, then the file is made
+// durable and renamed over `path` as WriteFileAtomically does). Not committed: `path` is untouched.
+class SnapshotFileWriter {
+ public:
+  static absl::StatusOr<std::unique_ptr<SnapshotFileWriter>> Open(const std::string& path);
+  absl::Status Append(std::string_view payload_piece);
+  absl::Status Commit();
+  uint64_t file_bytes() const;
+
+ private:
+  explicit SnapshotFileWriter(std::unique_ptr<AtomicFileWriter> file);
+  std::unique_ptr<AtomicFileWriter> file_;
+  uint32_t crc_ = 0;  // of the payload so far (zlib's CRC-32 of nothing is 0)
+  uint64_t length_ = 0;
+};
 
 // The file content for `snapshot`. ResourceExhausted if protobuf cannot serialize it (over 2 GiB).
 absl::StatusOr<std::string> EncodeSnapshotFile(const ::luna::usage::storage::v1::Snapshot& snapshot);
@@ -31,7 +51,7 @@ struct SnapshotFileParts {
 };
 absl::StatusOr<SnapshotFileParts> DecodeSnapshotFileParts(std::string_view content);
 
-// CRC-32 (zlib) of any length of data.
-uint32_t Crc32(std::string_view data);
+// CRC-32 (zlib) of any length of data; `crc` continues one computed over the data before it.
+uint32_t Crc32(std::string_view data, uint32_t crc = 0);
 
 }  // namespace luna::usagesvc

@@ -549,8 +549,16 @@ absl::Status UsageStore::WriteSnapshot(uint64_t next) {
   auto start = std::chrono::steady_clock::now();
   if (CrashAt(SnapshotStep::kRotated)) return absl::AbortedError("crash hook");
   ledger_->PruneDetail();
-  std::string content = SnapshotFileStart();
-  auto counts = ledger_->AppendSnapshot(static_cast<int64_t>(next), &content);
+  // The snapshot goes to the file as it is captured, a piece at a time: built whole in memory first it
+  // doubled usagesvc's memory for the length of a snapshot (the detail is most of both).
+  absl::StatusOr<SnapshotCounts> counts;
+  auto file = SnapshotFileWriter::Open(SnapshotPath());
+  if (file.ok()) {
+    counts = ledger_->WriteSnapshot(static_cast<int64_t>(next),
+                                    [&](std::string_view piece) { return (*file)->Append(piece); });
+  } else {
+    counts = file.status();
+  }
   capturing_ = false;
   {
     std::lock_guard lock(mu_);
@@ -561,8 +569,7 @@ absl::Status UsageStore::WriteSnapshot(uint64_t next) {
 
   if (!counts.ok()) return counts.status();
   snapshot_held_events_ = static_cast<int64_t>(counts->event_ids);
-  SealSnapshotFile(&content);
-  if (auto st = WriteFileAtomically(SnapshotPath(), content, 0600); !st.ok()) return st;
+  if (auto st = (*file)->Commit(); !st.ok()) return st;
   if (CrashAt(SnapshotStep::kSnapshotWritten)) return absl::AbortedError("crash hook");
 
   if (auto names = ListDir(options_.data_dir); names.ok()) {
@@ -576,9 +583,9 @@ absl::Status UsageStore::WriteSnapshot(uint64_t next) {
   auto ms = [](auto d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); };
   auto end = std::chrono::steady_clock::now();
   spdlog::info(
-      "snapshot written: {} aggregate rows, {} event ids, {} detail events, {} bytes; captured in {} ms, written "
-      "in {} ms; journal {} begun",
-      counts->aggregate_rows, counts->event_ids, counts->detail_events, content.size(),
+      "snapshot written: {} aggregate rows, {} event ids, {} detail events, {} bytes; captured into the file in {} "
+      "ms, made durable in {} ms; journal {} begun",
+      counts->aggregate_rows, counts->event_ids, counts->detail_events, (*file)->file_bytes(),
       ms(captured - start), ms(end - captured), next);
   return absl::OkStatus();
 }

@@ -14,8 +14,9 @@
 //
 // Snapshot (every `snapshot_every_events` events or `snapshot_interval_ms`):
 //   1. (writer thread) create journal G+1 durably and switch appends to it — journal G is complete;
-//   2. (snapshot thread) capture the ledger as of the end of G and write snapshot.bin with
-//      next_generation = G+1 (atomic rename);
+//   2. (snapshot thread) capture the ledger as of the end of G into a temporary file, a piece at a time
+//      as it is read (the snapshot is never whole in memory), then make it snapshot.bin with
+//      next_generation = G+1 (fsync, atomic rename);
 //   3. (snapshot thread) delete the journals below G+1.
 // Writes never wait for a snapshot: while the ledger is being captured, the writer keeps journaling and
 // acknowledging groups and holds their records back (deduplicating against them too), applying them to

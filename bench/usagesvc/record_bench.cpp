@@ -210,11 +210,11 @@ struct YearFixture {
       ids = stats.event_ids;
       bytes_rows_and_ids = after - before;
       auto t0 = std::chrono::steady_clock::now();
-      std::string content = SnapshotFileStart();  // as usagesvc writes it
-      if (!ledger.AppendSnapshot(1, &content).ok()) std::abort();
-      SealSnapshotFile(&content);
-      if (!WriteFileAtomically(dir + "/snapshot.bin", content).ok()) std::abort();
-      snapshot_bytes = content.size();
+      auto file = SnapshotFileWriter::Open(dir + "/snapshot.bin");  // as usagesvc writes it
+      if (!file.ok()) std::abort();
+      if (!ledger.WriteSnapshot(1, [&](std::string_view piece) { return (*file)->Append(piece); }).ok()) std::abort();
+      if (!(*file)->Commit().ok()) std::abort();
+      snapshot_bytes = (*file)->file_bytes();
       snapshot_write_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     }
     // The ids alone: 2 M distinct ids, all in one aggregate row.

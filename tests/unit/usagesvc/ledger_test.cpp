@@ -2,6 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
 #include "test_util.h"
 #include "usagesvc/snapshot_file.h"
 
@@ -297,20 +302,28 @@ TEST(LedgerTest, SnapshotRoundTripKeepsEveryAnswer) {
   EXPECT_EQ((*restored)->Apply(Record({Event("2", "key_b", kMar1Utc)})), 0);
 }
 
+// A ledger holding an old-proxy import and 300 detail events, the i-th with a request id of
+// `request_id_bytes` + i bytes.
+std::unique_ptr<Ledger> LedgerWithDetail(int request_id_bytes) {
+  auto ledger = std::make_unique<Ledger>(Options());
+  ledger->Apply(Import("key_old", kLegacy));
+  spb::JournalRecord record;
+  for (int i = 0; i < 300; ++i) {
+    auto* e = record.add_events();
+    *e = Event("e" + std::to_string(i), i % 2 ? "key_a" : "key_b", kMar1Utc + i * 1000, "m1", i, 2 * i);
+    e->set_request_id(std::string(request_id_bytes + i, 'r'));
+  }
+  ledger->Apply(record);
+  return ledger;
+}
+
 // The snapshot file as usagesvc writes and loads it: detail events are appended as the bytes they are
 // kept in and loaded as views, never all parsed at once. A file written the earlier way (every detail
 // event a parsed message, serialized by protobuf) loads the same; a payload whose fields do not parse
 // is refused, CRC or not.
 TEST(LedgerTest, SnapshotFileKeepsDetailAsBytesAndLoadsFilesWrittenTheEarlierWay) {
-  Ledger ledger(Options());
-  ledger.Apply(Import("key_old", kLegacy));
-  spb::JournalRecord record;
-  for (int i = 0; i < 300; ++i) {
-    auto* e = record.add_events();
-    *e = Event("e" + std::to_string(i), i % 2 ? "key_a" : "key_b", kMar1Utc + i * 1000, "m1", i, 2 * i);
-    e->set_request_id(std::string(200 + i, 'r'));  // lengths over 127: two-byte varints
-  }
-  ledger.Apply(record);
+  auto held = LedgerWithDetail(200);  // lengths over 127: two-byte varints
+  Ledger& ledger = *held;
 
   std::string written = SnapshotFileStart();
   auto counts = ledger.AppendSnapshot(9, &written);
@@ -360,6 +373,60 @@ TEST(LedgerTest, SnapshotFileKeepsDetailAsBytesAndLoadsFilesWrittenTheEarlierWay
   auto junk_parts = DecodeSnapshotFileParts(junk);
   ASSERT_TRUE(junk_parts.ok()) << junk_parts.status();
   EXPECT_FALSE(Ledger::FromSnapshot(junk_parts->snapshot, Options(), junk_parts->detail).ok());
+}
+
+// usagesvc writes a snapshot to its file as it is captured, a piece at a time (never the whole file in
+// memory): the file is byte for byte the one built in memory, however small the pieces. A piece the
+// file refuses stops the snapshot with that error, and the snapshot the file replaced is still there,
+// with no temporary file left beside it.
+TEST(LedgerTest, SnapshotWrittenInPiecesIsTheSameFileAndAFailedOneLeavesTheLastOne) {
+  auto held = LedgerWithDetail(0);
+  Ledger& ledger = *held;
+  std::string whole = SnapshotFileStart();
+  ASSERT_TRUE(ledger.AppendSnapshot(4, &whole).ok());
+  SealSnapshotFile(&whole);
+
+  testing::TempDir dir;
+  const std::string path = dir.File("snapshot.bin");
+  auto file = SnapshotFileWriter::Open(path);
+  ASSERT_TRUE(file.ok()) << file.status();
+  int pieces = 0;
+  auto counts = ledger.WriteSnapshot(
+      4,
+      [&](std::string_view piece) {
+        ++pieces;
+        return (*file)->Append(piece);
+      },
+      1000);
+  ASSERT_TRUE(counts.ok()) << counts.status();
+  EXPECT_EQ(counts->detail_events, 300u);
+  EXPECT_GT(pieces, 30);
+  EXPECT_FALSE(std::filesystem::exists(path)) << "visible before Commit";
+  ASSERT_TRUE((*file)->Commit().ok());
+  EXPECT_EQ((*file)->file_bytes(), whole.size());
+  EXPECT_EQ(testing::ReadBytes(path), whole);
+
+  ledger.Apply(Record({Event("later", "key_a", kMar1Utc)}));
+  auto failing = SnapshotFileWriter::Open(path);
+  ASSERT_TRUE(failing.ok()) << failing.status();
+  pieces = 0;
+  auto refused = ledger.WriteSnapshot(
+      5,
+      [&](std::string_view piece) {
+        if (++pieces == 3) return absl::ResourceExhaustedError("disk full (test)");
+        return (*failing)->Append(piece);
+      },
+      1000);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().message(), "disk full (test)");
+  EXPECT_EQ(pieces, 3) << "the snapshot went on after its file refused a piece";
+  failing->reset();
+  EXPECT_EQ(testing::ReadBytes(path), whole);
+  std::vector<std::string> names;
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
+    names.push_back(entry.path().filename().string());
+  }
+  EXPECT_EQ(names, std::vector<std::string>{"snapshot.bin"});
 }
 
 TEST(LedgerTest, ChangingTheZoneReBucketsWholeHoursAndRefusesFractionalShifts) {
