@@ -228,6 +228,8 @@ Awaitable<bool> Router::Handle(Request& req, beast::tcp_stream& stream) {
   } else {
     keep = co_await WriteError(stream, req, out, 404, "Not found: " + path);
   }
+  // The answer is out: now the usage writer may be woken for what this request staged.
+  if (deps_.usage != nullptr) deps_.usage->WakeWriterIfDue();
   auto total_us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count();
   metrics_.ObserveRequest(GatewayMetrics::RouteLabel(path), out.status, out.model, out.tier, total_us / 1e6,
                           out.upstream_us >= 0 ? out.upstream_us / 1e6 : -1.0,

@@ -120,7 +120,7 @@ bool UsageShipper::SubmitCrashSafe(usagepb::UsageEvent& event) {
     wake = writer_idle_;
     writer_idle_ = false;
   }
-  if (wake) cv_.notify_one();
+  if (wake) wake_due_.store(true, std::memory_order_release);
   return true;
 }
 

@@ -64,7 +64,17 @@ class UsageShipper {
   // From any thread: queue one event that is safe from a crash of this process on return (staged in
   // the ring), and take it from `event`; false, leaving `event` as it was, when it cannot be staged
   // (no ring, the ring full, the event larger than a slot): then Submit with `on_spooled` and wait.
+  // A sleeping writer is not woken here but by the next WakeWriterIfDue (or its own 200 ms timeout):
+  // waking it costs a system call, which an I/O thread should pay after its answer is out, not before.
+  // Submit without `on_spooled` stages the same way.
   bool SubmitCrashSafe(luna::usage::v1::UsageEvent& event);
+  // Wakes the writer if an event staged since it went to sleep is waiting for it. The I/O threads
+  // call it after each request's answer.
+  void WakeWriterIfDue() {
+    if (wake_due_.load(std::memory_order_relaxed) && wake_due_.exchange(false, std::memory_order_acq_rel)) {
+      cv_.notify_one();
+    }
+  }
 
   UsageShipperStats stats() const;
   // For the admin usage queries (see grpc_call.h); null when shipping is disabled.
@@ -123,6 +133,7 @@ class UsageShipper {
   std::vector<std::function<void()>> waiters_;  // on_spooled callbacks of the events in inbox_
   std::unique_ptr<UsageRing> ring_;             // null when off or it could not be created
   bool writer_idle_ = false;
+  std::atomic<bool> wake_due_{false};  // the writer sleeps and an event was staged for it
   bool stopping_ = false;
   bool writer_done_ = false;
   int drain_ms_ = 0;
