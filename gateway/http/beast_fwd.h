@@ -38,4 +38,20 @@ Awaitable<bool> WriteResponse(beast::tcp_stream& stream, const Request& req, int
                               bool keep_alive, std::string_view content_type = "application/json",
                               const HeaderList& extra_headers = {});
 
+// Feeds to `p` what `buf` already holds, up to the end of the head (`head_only`) or of the message,
+// without reading: the part of an async_read that needs no I/O. Beast posts the completion of a read
+// that found everything buffered; a message received whole is parsed here instead, and the caller
+// reads (asynchronously) only when `p` wants more. Errors are the parser's, as the read gives them.
+template <bool isRequest, class Body>
+inline beast::error_code ParseBuffered(http::parser<isRequest, Body>& p, beast::flat_buffer& buf, bool head_only) {
+  beast::error_code ec;
+  while (buf.size() > 0 && !(head_only ? p.is_header_done() : p.is_done())) {
+    size_t used = p.put(buf.data(), ec);
+    buf.consume(used);
+    if (ec == http::error::need_more) return {};
+    if (ec || used == 0) return ec;
+  }
+  return ec;
+}
+
 }  // namespace luna::gateway

@@ -219,8 +219,13 @@ Awaitable<void> HttpServer::Impl::Serve(std::shared_ptr<Session> s) {
     // A new connection gets HEADER_TIMEOUT_SECONDS from its accept to its headers' end.
     ArmDeadline(s, std::chrono::seconds(cfg.header_timeout_s));
     first = false;
-    auto [hec, hn] = co_await http::async_read_header(stream, buffer, parser, as_tuple(use_awaitable));
-    (void)hn;
+    // What the read above brought is parsed here; only a head that is not all in yet is read for.
+    beast::error_code hec = ParseBuffered(parser, buffer, true);
+    if (!hec && !parser.is_header_done()) {
+      auto [rec, rn] = co_await http::async_read_header(stream, buffer, parser, as_tuple(use_awaitable));
+      (void)rn;
+      hec = rec;
+    }
     if (hec && s->timed_out) hec = beast::error::timeout;
     if (hec) {
       // The parser has the request line unless the head failed before it (then: the raw bytes).
@@ -265,8 +270,12 @@ Awaitable<void> HttpServer::Impl::Serve(std::shared_ptr<Session> s) {
     if (auto len = parser.content_length(); len && *len > buffer.capacity() - buffer.size()) {
       buffer.reserve(buffer.size() + static_cast<size_t>(*len));
     }
-    auto [bec, bn] = co_await http::async_read(stream, buffer, parser, as_tuple(use_awaitable));
-    (void)bn;
+    beast::error_code bec = ParseBuffered(parser, buffer, false);
+    if (!bec && !parser.is_done()) {
+      auto [rec, rn] = co_await http::async_read(stream, buffer, parser, as_tuple(use_awaitable));
+      (void)rn;
+      bec = rec;
+    }
     DisarmDeadline(s);
     if (bec && s->timed_out) bec = beast::error::timeout;
     if (bec) {

@@ -69,6 +69,13 @@ Awaitable<std::pair<beast::error_code, size_t>> ReadBodyPiece(Stream& up, beast:
                                                                const GatewayConfig& cfg) {
   p.get().body().data = buf;
   p.get().body().size = buf_size;
+  if (up_buf.size() > 0) {  // body bytes that came with the head or the last piece: no read needed
+    beast::error_code ec = ParseBuffered(p, up_buf, false);
+    if (ec == http::error::need_buffer) ec = {};
+    if (ec) co_return std::pair<beast::error_code, size_t>{ec, 0};
+    const size_t got = buf_size - p.get().body().size;
+    if (got > 0 || p.is_done()) co_return std::pair<beast::error_code, size_t>{ec, got};
+  }
   up_tcp.expires_after(std::chrono::seconds(cfg.upstream_timeout_s));
   auto [ec, n] = co_await http::async_read_some(up, up_buf, p, as_tuple(use_awaitable));
   (void)n;
@@ -127,6 +134,42 @@ bool Overridden(std::string_view name, const HeaderList* headers) {
   return false;
 }
 
+// One non-blocking gathered send of bufs[0, n) (at most 5); what the kernel does not take at once goes
+// through the event loop as an asynchronous write, under a deadline of `timeout_s` (0: the stream's
+// deadline as it stands). A send taken whole costs no trip through the event loop, no coroutine
+// suspension and no timer: an asynchronous write that completes at once is still posted, and at low
+// load each such trip is a poll of the reactor (a system call) more.
+Awaitable<beast::error_code> SendGathered(beast::tcp_stream& s, asio::const_buffer* bufs, size_t n, int timeout_s) {
+  std::array<iovec, 5> iov;
+  for (size_t i = 0; i < n; ++i) {
+    iov[i].iov_base = const_cast<void*>(bufs[i].data());
+    iov[i].iov_len = bufs[i].size();
+  }
+  msghdr msg{};
+  msg.msg_iov = iov.data();
+  msg.msg_iovlen = n;
+  size_t skip = 0;
+  while (true) {
+    ssize_t r = ::sendmsg(s.socket().native_handle(), &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (r >= 0) {
+      skip = static_cast<size_t>(r);
+      break;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+    co_return beast::error_code(errno, boost::system::system_category());
+  }
+  size_t first = 0;
+  while (first < n && skip >= bufs[first].size()) skip -= bufs[first++].size();
+  if (first == n) co_return beast::error_code{};
+  bufs[first] += skip;
+  if (timeout_s > 0) s.expires_after(std::chrono::seconds(timeout_s));
+  auto [ec, written] =
+      co_await asio::async_write(s, std::span<const asio::const_buffer>(bufs + first, n - first), as_tuple(use_awaitable));
+  (void)written;
+  co_return ec;
+}
+
 // Writes the relayed answer to the client with its own HTTP/1.1 framing instead of Beast's
 // serializer: the head goes out together with the first piece of the body (one send for a whole small
 // answer instead of three), and each SSE event costs one gathered write of [size line, bytes, CRLF].
@@ -171,30 +214,6 @@ class ClientWriter {
   }
   bool head_pending() const { return head_pending_; }
 
-  // One non-blocking gathered send of bufs[0, n); *sent gets the bytes the kernel took (0 when its
-  // buffer is full). An error other than "would block" is returned as the asynchronous write would.
-  beast::error_code TrySend(const asio::const_buffer* bufs, size_t n, size_t* sent) {
-    std::array<iovec, 5> iov;
-    for (size_t i = 0; i < n; ++i) {
-      iov[i].iov_base = const_cast<void*>(bufs[i].data());
-      iov[i].iov_len = bufs[i].size();
-    }
-    msghdr msg{};
-    msg.msg_iov = iov.data();
-    msg.msg_iovlen = n;
-    *sent = 0;
-    while (true) {
-      ssize_t r = ::sendmsg(client_.socket().native_handle(), &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
-      if (r >= 0) {
-        *sent = static_cast<size_t>(r);
-        return {};
-      }
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return {};
-      return beast::error_code(errno, boost::system::system_category());
-    }
-  }
-
   // Sends the pending head (if any), `piece` (framed as a chunk when chunked) and, if `final`, the
   // chunked body's terminator — in one gathered write.
   Awaitable<beast::error_code> Write(std::string_view piece, bool final) {
@@ -221,19 +240,9 @@ class ClientWriter {
     // Nearly always the kernel takes the whole piece at once (the client reads as it goes): send it
     // straight away, without a trip through the event loop, a coroutine suspension and a deadline
     // timer set and cancelled for every relayed event. Only what the kernel leaves goes the long way.
-    size_t skip = 0;
-    if (auto ec = TrySend(bufs.data(), n, &skip); ec) co_return ec;
-    size_t first = 0;
-    while (first < n && skip >= bufs[first].size()) skip -= bufs[first++].size();
-    if (first == n) co_return beast::error_code{};
-    bufs[first] += skip;
     // A client that stops reading its answer is dropped after SEND_TIMEOUT_SECONDS, which frees
     // the upstream connection too.
-    client_.expires_after(std::chrono::seconds(cfg_.send_timeout_s));
-    auto [ec, written] = co_await asio::async_write(
-        client_, std::span<const asio::const_buffer>(bufs.data() + first, n - first), as_tuple(use_awaitable));
-    (void)written;
-    co_return ec;
+    co_return co_await SendGathered(client_, bufs.data(), n, cfg_.send_timeout_s);
   }
 
  private:
@@ -264,8 +273,14 @@ Awaitable<RelayResult> Relay(Stream& up, beast::tcp_stream& up_tcp, beast::flat_
   std::string head;
   FrameRequestHead(req, head);
   std::array<asio::const_buffer, 2> request_bufs{asio::buffer(head), asio::buffer(req.body())};
-  auto [wec, wn] = co_await asio::async_write(up, request_bufs, as_tuple(use_awaitable));
-  (void)wn;
+  beast::error_code wec;
+  if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+    wec = co_await SendGathered(up, request_bufs.data(), request_bufs.size(), 0);  // under the deadline set above
+  } else {
+    auto [tec, tn] = co_await asio::async_write(up, request_bufs, as_tuple(use_awaitable));
+    (void)tn;
+    wec = tec;
+  }
   if (wec) {
     *retryable = reused;
     r.outcome = wec == beast::error::timeout ? RelayResult::Outcome::kTimeout : RelayResult::Outcome::kConnectFailed;
