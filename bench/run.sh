@@ -18,7 +18,8 @@
 # Environment: BENCH_RATE (open-loop rate, default 1000 req/s), BENCH_CONNECTIONS (wrk connections,
 # default 64), BENCH_WRK_THREADS (default 2), BENCH_GATEWAY_THREADS (GATEWAY_THREADS, default 2),
 # BENCH_FAKE_THREADS (fake upstream threads, default 2), BENCH_SSE_INTERVAL_MS (pace of the streams in
-# the latency phase, default 1), LUNA_BUILD_JOBS (default 2).
+# the latency phase, default 1), BENCH_PAIRED_ROUNDS (rounds of the paired phases, default 5),
+# LUNA_BUILD_JOBS (default 2).
 # See bench/README.md for what each figure means.
 set -euo pipefail
 
@@ -53,9 +54,9 @@ while [[ $# -gt 0 ]]; do
 done
 
 if [[ $quick -eq 1 ]]; then
-  tp_s=3; lat_s=3; warm_s=1; paired_s=1
+  tp_s=3; lat_s=3; warm_s=1; paired_s=1; paired_tp_s=1
 else
-  tp_s=10; lat_s=10; warm_s=2; paired_s=2
+  tp_s=10; lat_s=10; warm_s=2; paired_s=2; paired_tp_s=3
 fi
 rate="${BENCH_RATE:-1000}"
 low_rate="${BENCH_LOW_RATE:-200}"
@@ -435,8 +436,9 @@ request_for() {  # payload target
   [[ $2 == gateway ]] && body="$work/gateway-$1.json" || body="$work/straight-$1.json"
 }
 
-run_wrk() {  # payload target port
-  local p="$1" t="$2" port="$3" hdrs body line reqs cpu
+run_wrk() {  # payload target port [seconds round]: the throughput phase, or a round of the paired one
+  local p="$1" t="$2" port="$3" secs="${4:-$tp_s}" round="${5:-0}" hdrs body line reqs cpu kind=throughput
+  (( round > 0 )) && kind=throughput_paired
   request_for "$p" "$t"
   local u0="" usage=null
   [[ $t == gateway ]] && u0=$(usage_snapshot)
@@ -448,7 +450,7 @@ run_wrk() {  # payload target port
   fi
   cpu_begin
   line=$(BENCH_BODY_FILE="$body" BENCH_HEADERS="$hdrs" \
-    timeout $((tp_s + 30)) wrk -t"$wrk_threads" -c"$conns" -d"${tp_s}s" --timeout 10s \
+    timeout $((secs + 30)) wrk -t"$wrk_threads" -c"$conns" -d"${secs}s" --timeout 10s \
       -s "$root/bench/e2e/post.lua" "http://127.0.0.1:$port/v1/messages" 2>&1 | tee "$work/wrk-$t-$p.txt" |
     sed -n 's/^WRKJSON //p')
   [[ -n "$line" ]] || { log "wrk failed:"; cat "$work/wrk-$t-$p.txt" >&2; exit 1; }
@@ -475,10 +477,13 @@ run_wrk() {  # payload target port
   # between two samples, memory kept per request would show here.
   local rss=null
   [[ $t == gateway ]] && rss=$(awk '/^VmRSS:/ {print $2}' "/proc/${pid[gateway]}/status")
-  jq -c --arg p "$p" --arg t "$t" --argjson cpu "$cpu" --argjson usage "$usage" --argjson rss "${rss:-null}" \
-    '{payload: $p, target: $t, kind: "throughput", wrk: ., cpu_us_per_request: $cpu, usage: $usage,
-      gateway_rss_kb_after: $rss}' <<<"$line" >>"$results"
-  log "$(printf '%-5s %-8s throughput %8.0f req/s' "$p" "$t" "$(jq .rps <<<"$line")")"
+  jq -c --arg p "$p" --arg t "$t" --arg k "$kind" --argjson n "$round" --argjson cpu "$cpu" --argjson usage "$usage" \
+    --argjson rss "${rss:-null}" \
+    '{payload: $p, target: $t, kind: $k, wrk: ., cpu_us_per_request: $cpu, usage: $usage, gateway_rss_kb_after: $rss}
+     + (if $n > 0 then {round: $n} else {} end)' <<<"$line" >>"$results"
+  local label=$kind
+  (( round > 0 )) && label="$kind $round"
+  log "$(printf '%-5s %-8s %s %8.0f req/s' "$p" "$t" "$label" "$(jq .rps <<<"$line")")"
 }
 
 # The gateway's own time per request (luna_gateway_own_seconds: from the request read to the answer's
@@ -580,6 +585,21 @@ for ((round = 1; round <= paired_rounds; round++)); do
   run_loadgen 60KB relay "$relay_port" paired "$rate" "$paired_s" "$round"
 done
 
+# --- paired throughput rounds: 200 B and 60 KB --------------------------------------------------------
+# The throughput phase above runs each target once for tp_s, one after the other: the machine's speed
+# drifts between them (the relay's ratio moved 0.04 between two full runs). Here straight, gateway and
+# relay take turns in short saturation runs, and the median of the per-round ratios is the figure.
+for p in 200B 60KB; do
+  (( paired_rounds > 0 )) || break
+  log "paired throughput: $p, $paired_rounds rounds of ${paired_tp_s}s per target"
+  settle
+  for ((round = 1; round <= paired_rounds; round++)); do
+    run_wrk "$p" straight "$fake_port" "$paired_tp_s" "$round"
+    run_wrk "$p" gateway "$gw_port" "$paired_tp_s" "$round"
+    run_wrk "$p" relay "$relay_port" "$paired_tp_s" "$round"
+  done
+done
+
 # --- 1,000 streams open at once: the gateway's memory -------------------------------------------------
 # 250 streams/s for 4 s, each 105 events 60 ms apart (6.3 s): about 1,000 open together. The gateway's
 # RSS is sampled while they run; every stream must end whole.
@@ -617,7 +637,7 @@ usage_check=$(jq -c --argjson f "$final" --argjson conns "$conns" --argjson per 
   map(select(.target == "gateway")) as $g
   | ($f | .equal = (.events_pending == 0 and .fake_upstream == .ledger)) as $total
   | ($g | map({key: "\(.payload) \(.kind)\(if (.round // 0) > 0 then " \(.round)" else "" end)", value: (.usage + {
-        cut: (if .kind == "throughput" then $conns else (.loadgen.unfinished + .loadgen.io_errors) end),
+        cut: (if (.kind | startswith("throughput")) then $conns else (.loadgen.unfinished + .loadgen.io_errors) end),
         short_by_requests: ((.usage.fake_upstream.input_tokens - .usage.ledger.input_tokens) / $per),
         extra_requests: (.usage.ledger.requests - .usage.fake_upstream.requests)})})
       | from_entries) as $phases
@@ -653,7 +673,7 @@ mkdir -p "$(dirname "$out")"
 jq -s --argjson usage "$usage_check" --argjson memory "$memory" --argjson machine "$machine" \
   --arg commit "$commit${dirty:+-dirty}" --arg date "$(date -u +%FT%TZ)" --argjson quick "$quick" \
   --argjson streams "$open_streams" --argjson rate "$rate" --argjson low "$low_rate" --argjson sser "$sse_rate" --argjson conns "$conns" --argjson tp "$tp_s" --argjson lat "$lat_s" \
-  --argjson prounds "$paired_rounds" --argjson ps "$paired_s" \
+  --argjson prounds "$paired_rounds" --argjson ps "$paired_s" --argjson pts "$paired_tp_s" \
   --argjson gwt "$gw_threads" --argjson ft "$fake_threads" --argjson ev "$sse_events" --argjson siv "$sse_interval_ms" '
   def r1: if . == null then null else (. * 10 | round / 10) end;
   def d($a; $b): if $a == null or $b == null then null else (($a - $b) * 10 | round / 10) end;
@@ -677,6 +697,18 @@ jq -s --argjson usage "$usage_check" --argjson memory "$memory" --argjson machin
          median: {added_p50: ([$per[].added_p50] | median | r1), added_p99: ([$per[].added_p99] | median | r1),
                   relay_added_p50: ([$per[].relay_added_p50] | median | r1),
                   relay_added_p99: ([$per[].relay_added_p99] | median | r1)}} end;
+  # Per round the ratios target / straight (requests per second); their medians.
+  def paired_throughput($p): (map(select(.payload == $p and .kind == "throughput_paired"))) as $runs
+    | if ($runs | length) == 0 then null else
+      ([$runs[] | .round] | unique) as $rounds
+      | [$rounds[] as $n | ($runs | map(select(.round == $n))) as $r
+         | ($r | map(select(.target == "straight"))[0].wrk.rps) as $s
+         | ($r | map(select(.target == "gateway"))[0].wrk.rps) as $g
+         | ($r | map(select(.target == "relay"))[0].wrk.rps) as $l
+         | {round: $n, straight_rps: ($s|r1), gateway_rps: ($g|r1), relay_rps: ($l|r1),
+            ratio: (if $s > 0 then ($g / $s * 1000 | round / 1000) else null end),
+            relay_ratio: (if $s > 0 and $l != null then ($l / $s * 1000 | round / 1000) else null end)}] as $per
+      | {rounds: $per, median: {ratio: ([$per[].ratio] | median), relay_ratio: ([$per[].relay_ratio] | median)}} end;
   def added($x; $base): {p50: d($x.loadgen.latency_us.p50; $base.loadgen.latency_us.p50),
                          p99: d($x.loadgen.latency_us.p99; $base.loadgen.latency_us.p99),
                          p999: d($x.loadgen.latency_us.p999; $base.loadgen.latency_us.p999)};
@@ -690,7 +722,7 @@ jq -s --argjson usage "$usage_check" --argjson memory "$memory" --argjson machin
   . as $all
   | {date: $date, commit: $commit, quick: ($quick == 1), machine: $machine,
      settings: {open_loop_rate: $rate, open_loop_low_rate: $low, sse_rate: $sser, wrk_connections: $conns, throughput_seconds: $tp, latency_seconds: $lat,
-                paired_rounds: $prounds, paired_seconds: $ps,
+                paired_rounds: $prounds, paired_seconds: $ps, paired_throughput_seconds: $pts,
                 gateway_threads: $gwt, fake_upstream_threads: $ft, sse_events: $ev, sse_interval_ms_latency: $siv,
                 payload_bytes: {"200B": 200, "10KB": 10240, "60KB": 61440, "sse": 200}},
      payloads: ([ "200B", "10KB", "60KB", "sse" ] | map(. as $p
@@ -704,7 +736,8 @@ jq -s --argjson usage "$usage_check" --argjson memory "$memory" --argjson machin
                         ratio: (if $ts.wrk.rps > 0 then ($tg.wrk.rps / $ts.wrk.rps * 1000 | round / 1000) else null end),
                         relay_rps: ($tr.wrk.rps|r1),
                         relay_ratio: (if $ts.wrk.rps > 0 and $tr != null then ($tr.wrk.rps / $ts.wrk.rps * 1000 | round / 1000) else null end),
-                        straight: $ts.wrk, gateway: $tg.wrk, relay: $tr.wrk},
+                        straight: $ts.wrk, gateway: $tg.wrk, relay: $tr.wrk,
+                        paired: ($all | paired_throughput($p))},
            latency: {straight: $ls.loadgen, gateway: $lg.loadgen, relay: $lr.loadgen,
                      added_us: added($lg; $ls), relay_added_us: added($lr; $ls),
                      gateway_own_us: $lg.gateway_own_us,
@@ -728,6 +761,8 @@ jq -s --argjson usage "$usage_check" --argjson memory "$memory" --argjson machin
      targets: ($all | thresholds("gateway") + {
        added_latency_60KB_paired_median_p50_le_100us: le($all | paired("60KB") | .median.added_p50; 100),
        added_latency_60KB_paired_median_p99_le_1ms: le($all | paired("60KB") | .median.added_p99; 1000),
+       throughput_200B_paired_median_ge_50pct: ($all | paired_throughput("200B") | if . == null then null else .median.ratio >= 0.5 end),
+       throughput_60KB_paired_median_ge_50pct: ($all | paired_throughput("60KB") | if . == null then null else .median.ratio >= 0.5 end),
        gateway_rss_1000_streams_le_100MB: ($streams.gateway_rss_peak_kb <= 102400 and $streams.max_open_client_connections >= 900 and $streams.errors == 0),
        usage_ledger_matches_upstream: $usage.consistent,
        # The same thresholds for the byte relay: whether any proxy could meet them on this machine.

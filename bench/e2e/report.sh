@@ -22,6 +22,8 @@ jq -r '
       | "\($p|lp(8))\($t.straight_rps|f(0)|rp(16))\($t.gateway_rps|f(0)|rp(16))\($t.ratio|f(2)|rp(8))\($t.relay_rps|f(0)|rp(14))\($t.relay_ratio|f(2)|rp(13))\(
          "\([$t.straight.errors[]] | add)/\([$t.gateway.errors[]] | add)/\([($t.relay.errors // {})[]] | add // "-")"|rp(18))"),
     "(relay: a byte relay in front of the fake, bench/relay: the same two loopback hops with no work of its own, the floor of any proxy here)",
+    (["200B", "60KB"][] as $p | $r.payloads[$p].throughput.paired as $tp | if $tp == null then empty else
+      "paired rounds, \($p) (straight, gateway and relay take turns, \($r.settings.paired_throughput_seconds) s each): ratios \([$tp.rounds[].ratio | f(2)] | join(", ")), median \($tp.median.ratio|f(2)) (relay \([$tp.rounds[].relay_ratio | f(2)] | join(", ")), median \($tp.median.relay_ratio|f(2)))" end),
     "",
     (("latency", "latency_low") as $k
     | ($ps | map(select($r.payloads[.][$k] != null))) as $lps
@@ -85,6 +87,8 @@ jq -r '
     ($r.payloads["60KB"].latency.paired as $pr | if $pr == null then empty else
     "  the same, median of \($pr.rounds|length) paired rounds: p50 \($pr.median.added_p50|f(0)) us <= 100 us: \($r.targets.added_latency_60KB_paired_median_p50_le_100us|ok); p99 \($pr.median.added_p99|f(0)) us <= 1000 us: \($r.targets.added_latency_60KB_paired_median_p99_le_1ms|ok) (relay: \($pr.median.relay_added_p50|f(0)) / \($pr.median.relay_added_p99|f(0)) us)" end),
     "  throughput gateway/straight >= 0.50: 200B \($r.payloads["200B"].throughput.ratio|f(2)): \($r.targets.throughput_200B_ge_50pct|ok); 60KB \($r.payloads["60KB"].throughput.ratio|f(2)): \($r.targets.throughput_60KB_ge_50pct|ok)",
+    (if $r.payloads["200B"].throughput.paired == null then empty else
+    "  the same, median of \($r.payloads["200B"].throughput.paired.rounds|length) paired rounds: 200B \($r.payloads["200B"].throughput.paired.median.ratio|f(2)): \($r.targets.throughput_200B_paired_median_ge_50pct|ok); 60KB \($r.payloads["60KB"].throughput.paired.median.ratio|f(2)): \($r.targets.throughput_60KB_paired_median_ge_50pct|ok)" end),
     (if $r.payloads["60KB"].latency.gateway_own_us == null then empty else
     "  (gateway own time, 60KB at \($r.settings.open_loop_rate) req/s: p50 <= \($r.payloads["60KB"].latency.gateway_own_us.p50_le_us // "?") us, p99 <= \($r.payloads["60KB"].latency.gateway_own_us.p99_le_us // "?") us; the rest of the added latency is outside the process)" end),
     "  streams: added TTFB p50 \($r.payloads.sse.latency.added_ttfb_us.p50|f(0)) us <= 200 us: \($r.targets.added_ttfb_sse_p50_le_200us|ok)",
