@@ -172,7 +172,8 @@ Awaitable<beast::error_code> SendGathered(beast::tcp_stream& s, asio::const_buff
 
 // Writes the relayed answer to the client with its own HTTP/1.1 framing instead of Beast's
 // serializer: the head goes out together with the first piece of the body (one send for a whole small
-// answer instead of three), and each SSE event costs one gathered write of [size line, bytes, CRLF].
+// answer instead of three), and each piece relayed (an SSE event, or the events that arrived in one
+// read) costs one gathered write of [size line, bytes, CRLF].
 class ClientWriter {
  public:
   ClientWriter(beast::tcp_stream& client, const GatewayConfig& cfg) : client_(client), cfg_(cfg) {}
