@@ -681,30 +681,26 @@ jq -s --argjson usage "$usage_check" --argjson memory "$memory" --argjson machin
   def find($p; $t; $k): map(select(.payload == $p and .target == $t and .kind == $k))[0];
   def median: sort | if length == 0 then null elif length % 2 == 1 then .[length / 2 | floor]
                             else ((.[length / 2 - 1] + .[length / 2]) / 2) end;
+  # The runs of a paired phase ($k) of payload $p, one {round, straight, gateway, relay} per round.
+  def rounds($p; $k): map(select(.payload == $p and .kind == $k)) | group_by(.round)
+    | map(. as $r | {round: $r[0].round} + ([$r[] | {key: .target, value: .}] | from_entries));
   # Per round the differences target - straight; their medians.
-  def paired($p): (map(select(.payload == $p and .kind == "paired"))) as $runs
-    | if ($runs | length) == 0 then null else
-      ([$runs[] | .round] | unique) as $rounds
-      | [$rounds[] as $n | ($runs | map(select(.round == $n))) as $r
-         | ($r | map(select(.target == "straight"))[0].loadgen.latency_us) as $s
-         | ($r | map(select(.target == "gateway"))[0].loadgen.latency_us) as $g
-         | ($r | map(select(.target == "relay"))[0].loadgen.latency_us) as $l
+  def paired($p): rounds($p; "paired")
+    | if length == 0 then null else
+      [.[] | .round as $n | .straight.loadgen.latency_us as $s | .gateway.loadgen.latency_us as $g
+         | .relay.loadgen.latency_us as $l | [.straight, .gateway, .relay] as $r
          | {round: $n, straight_p50: $s.p50, gateway_p50: $g.p50, relay_p50: $l.p50,
             added_p50: d($g.p50; $s.p50), added_p99: d($g.p99; $s.p99),
             relay_added_p50: d($l.p50; $s.p50), relay_added_p99: d($l.p99; $s.p99),
-            errors: ([$r[].loadgen | .errors + .io_errors + .unfinished] | add)}] as $per
+            errors: ([$r[] | select(. != null) | .loadgen | .errors + .io_errors + .unfinished] | add)}] as $per
       | {rounds: $per,
          median: {added_p50: ([$per[].added_p50] | median | r1), added_p99: ([$per[].added_p99] | median | r1),
                   relay_added_p50: ([$per[].relay_added_p50] | median | r1),
                   relay_added_p99: ([$per[].relay_added_p99] | median | r1)}} end;
   # Per round the ratios target / straight (requests per second); their medians.
-  def paired_throughput($p): (map(select(.payload == $p and .kind == "throughput_paired"))) as $runs
-    | if ($runs | length) == 0 then null else
-      ([$runs[] | .round] | unique) as $rounds
-      | [$rounds[] as $n | ($runs | map(select(.round == $n))) as $r
-         | ($r | map(select(.target == "straight"))[0].wrk.rps) as $s
-         | ($r | map(select(.target == "gateway"))[0].wrk.rps) as $g
-         | ($r | map(select(.target == "relay"))[0].wrk.rps) as $l
+  def paired_throughput($p): rounds($p; "throughput_paired")
+    | if length == 0 then null else
+      [.[] | .round as $n | .straight.wrk.rps as $s | .gateway.wrk.rps as $g | .relay.wrk.rps as $l
          | {round: $n, straight_rps: ($s|r1), gateway_rps: ($g|r1), relay_rps: ($l|r1),
             ratio: (if $s > 0 then ($g / $s * 1000 | round / 1000) else null end),
             relay_ratio: (if $s > 0 and $l != null then ($l / $s * 1000 | round / 1000) else null end)}] as $per
