@@ -409,16 +409,9 @@ absl::StatusOr<SnapshotCounts> Ledger::WriteSnapshot(int64_t next_generation,
   // fields in any order, and repeated elements in the order they come: oldest first, as before.
   for (auto it = detail_.lower_bound(cutoff); it != detail_.end(); ++it) {
     const std::string& event = it->second.event;
-    char head[2 + 10] = {'\x92', '\x01'};  // the tag (18 << 3 | 2 = 146) as a varint
-    size_t n = 2;
-    for (uint64_t v = event.size();; v >>= 7) {
-      if (v < 0x80) {
-        head[n++] = static_cast<char>(v);
-        break;
-      }
-      head[n++] = static_cast<char>((v & 0x7f) | 0x80);
-    }
-    piece.append(head, n);
+    uint8_t head[2 + 10] = {0x92, 0x01};  // the tag (18 << 3 | 2 = 146) as a varint, then the length
+    const uint8_t* head_end = google::protobuf::io::CodedOutputStream::WriteVarint64ToArray(event.size(), head + 2);
+    piece.append(reinterpret_cast<const char*>(head), static_cast<size_t>(head_end - head));
     piece.append(event);
     ++counts.detail_events;
     if (piece.size() >= piece_bytes) {
