@@ -524,15 +524,19 @@ Awaitable<bool> Router::HandleModelCall(Request& req, beast::tcp_stream& stream,
   }
   const RoutePlan& plan = *chosen;
 
-  // One usage event per client request, for the attempt that answered it.
+  // One usage event per client request, for the attempt that answered it. Built in this thread's
+  // event, which the shipper serializes before anything else can use it (no suspension between):
+  // its strings keep their buffers, so an event costs no allocation.
   auto make_event = [&](const UpstreamTarget& target, int status, bool partial, int64_t upstream_us,
-                        const UsageCounts* usage, std::string_view served_model, bool answered = true) {
-    luna::usage::v1::UsageEvent ev;
+                        const UsageCounts* usage, std::string_view served_model,
+                        bool answered = true) -> const luna::usage::v1::UsageEvent& {
+    thread_local luna::usage::v1::UsageEvent ev;
+    ev.Clear();
     const uint64_t seq = deps_.usage->NextSequence();
-    ev.set_event_id(deps_.usage->EventId(seq));
-    ev.set_key_id(out.key_id);
+    deps_.usage->EventIdInto(seq, ev.mutable_event_id());
+    ev.mutable_key_id()->assign(out.key_id);
     ev.set_time_unix_ms(std::chrono::duration_cast<std::chrono::milliseconds>(wall0.time_since_epoch()).count());
-    ev.set_requested_model(call.model);
+    ev.mutable_requested_model()->assign(call.model);
     if (usage != nullptr) {
       ev.set_input_tokens(usage->input_tokens);
       ev.set_output_tokens(usage->output_tokens);
@@ -540,19 +544,19 @@ Awaitable<bool> Router::HandleModelCall(Request& req, beast::tcp_stream& stream,
       ev.set_cache_write_tokens(usage->cache_write_tokens);
     }
     if (answered) {
-      ev.set_served_model(!served_model.empty()     ? std::string(served_model)
-                          : !target.model.empty() ? target.model
-                                                  : call.model);
+      ev.mutable_served_model()->assign(!served_model.empty()   ? served_model
+                                        : !target.model.empty() ? std::string_view(target.model)
+                                                                : std::string_view(call.model));
     }
-    ev.set_tier(target.tier);
+    ev.mutable_tier()->assign(target.tier);
     ev.set_status(status);
     ev.set_upstream_latency_us(upstream_us);
     ev.set_total_latency_us(std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count());
     ev.set_partial(partial);
-    ev.set_api(std::string(WireFormatName(call.api)));
+    ev.mutable_api()->assign(WireFormatName(call.api));
     ev.set_stream(call.stream);
-    ev.set_gateway_id(deps_.usage->id_prefix());
-    ev.set_request_id(out.request_id);
+    ev.mutable_gateway_id()->assign(deps_.usage->id_prefix());
+    ev.mutable_request_id()->assign(out.request_id);
     if (out.limiter != nullptr && usage != nullptr) {
       out.limiter->Charge(*out.policy, usage->input_tokens + usage->output_tokens,
                           usage->cache_read_tokens + usage->cache_write_tokens, static_cast<int64_t>(seq),
@@ -561,11 +565,12 @@ Awaitable<bool> Router::HandleModelCall(Request& req, beast::tcp_stream& stream,
     return ev;
   };
   // Makes an event safe from a crash of this process: staged in the spool's ring at once, or else put
-  // into the spool and waited for.
-  auto spool = [&](luna::usage::v1::UsageEvent ev) -> Awaitable<void> {
+  // into the spool and waited for. `ev` is this thread's (make_event): used before any suspension.
+  auto spool = [&](const luna::usage::v1::UsageEvent& ev) -> Awaitable<void> {
     if (deps_.usage->SubmitCrashSafe(ev)) co_return;
+    std::string payload = ev.SerializeAsString();
     co_await AwaitCallback<bool>([&](std::function<void(bool)> done) {
-      deps_.usage->Submit(std::move(ev), [done] { done(true); });
+      deps_.usage->SubmitSerialized(std::move(payload), [done] { done(true); });
     });
   };
 

@@ -1,15 +1,18 @@
 #include "gateway/clients/grpc_usage_client.h"
 
+#include <grpcpp/impl/client_unary_call.h>
 #include <spdlog/spdlog.h>
 
 #include <pthread.h>
 #include <sched.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstring>
 #include <string_view>
 
-#include "absl/cleanup/cleanup.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/wire_format_lite.h"
 
 #include "common/crypto.h"
 
@@ -53,7 +56,16 @@ UsageShipper::UsageShipper(std::string target, const GrpcSecurity& security, std
     args.SetMaxReceiveMessageSize(64 << 20);
     channel_ = security.CreateChannel(target_, args);
     stub_ = usagepb::UsageService::NewStub(channel_);
+    record_method_path_ = std::string("/") + usagepb::UsageService::service_full_name() + "/RecordUsage";
+    record_method_.emplace(record_method_path_.c_str(), grpc::internal::RpcMethod::NORMAL_RPC, channel_);
   }
+}
+
+void UsageShipper::EventIdInto(uint64_t seq, std::string* out) const {
+  char digits[24];
+  char* end = std::to_chars(digits, digits + sizeof digits, seq).ptr;
+  out->assign(id_prefix_).push_back('-');
+  out->append(digits, end);
 }
 
 UsageShipper::~UsageShipper() { Stop(0); }
@@ -107,15 +119,15 @@ void UsageShipper::Stop(int drain_ms) {
   if (sender_.joinable()) sender_.join();
 }
 
-bool UsageShipper::SubmitCrashSafe(usagepb::UsageEvent& event) {
+bool UsageShipper::SubmitCrashSafe(const usagepb::UsageEvent& event) {
   if (ring_slots_ == 0) return false;
-  std::string payload;
+  // Serialized outside the lock into this thread's buffer, which keeps its capacity: no allocation.
+  thread_local std::string payload;
   if (!event.SerializeToString(&payload)) return false;
   bool wake;
   {
     std::lock_guard lock(mu_);
     if (ring_ == nullptr || ring_->Stage(payload) == 0) return false;
-    inbox_.push_back(std::move(event));
     ++stats_.submitted;
     wake = writer_idle_;
     writer_idle_ = false;
@@ -124,12 +136,16 @@ bool UsageShipper::SubmitCrashSafe(usagepb::UsageEvent& event) {
   return true;
 }
 
-void UsageShipper::Submit(usagepb::UsageEvent event, std::function<void()> on_spooled) {
+void UsageShipper::Submit(const usagepb::UsageEvent& event, std::function<void()> on_spooled) {
   if (!on_spooled && SubmitCrashSafe(event)) return;
+  SubmitSerialized(event.SerializeAsString(), std::move(on_spooled));
+}
+
+void UsageShipper::SubmitSerialized(std::string payload, std::function<void()> on_spooled) {
   bool wake;
   {
     std::lock_guard lock(mu_);
-    inbox_.push_back(std::move(event));
+    inbox_.push_back(std::move(payload));
     ++stats_.submitted;
     // Wake the writer only when it sleeps (under load it is already busy and takes the next batch), or
     // when an answer waits, which ends its linger.
@@ -148,14 +164,20 @@ UsageShipperStats UsageShipper::stats() const {
   return stats_;
 }
 
+bool UsageShipper::HasWorkLocked() const {
+  return !inbox_.empty() || (ring_ != nullptr && ring_->last_staged() > ring_written_);
+}
+
 void UsageShipper::WriterLoop() {
   DoNotPreemptTheWaker();
-  std::vector<usagepb::UsageEvent> batch;
+  std::vector<std::string> batch;
+  std::vector<std::string_view> payloads;
   std::vector<std::function<void()>> waiters;
   bool wrote = false;
   while (true) {
     bool stopping;
-    uint64_t staged_upto;
+    uint64_t ring_from = 0;
+    uint64_t ring_upto = 0;
     {
       std::unique_lock lock(mu_);
       // Events staged in the ring are safe already, so after a write the writer lingers a moment for
@@ -164,40 +186,56 @@ void UsageShipper::WriterLoop() {
       if (wrote && ring_ != nullptr && !stopping_) {
         cv_.wait_for(lock, kLinger, [this] { return stopping_ || !waiters_.empty(); });
       }
-      if (inbox_.empty() && !stopping_) {
+      if (!HasWorkLocked() && !stopping_) {
         writer_idle_ = true;
-        cv_.wait_for(lock, std::chrono::milliseconds(200), [this] { return stopping_ || !inbox_.empty(); });
+        cv_.wait_for(lock, std::chrono::milliseconds(200), [this] { return stopping_ || HasWorkLocked(); });
         writer_idle_ = false;
       }
       batch.swap(inbox_);
       waiters.swap(waiters_);
-      // Every event staged so far is in this batch (the inbox is in staging order).
-      staged_upto = ring_ != nullptr ? ring_->last_staged() : 0;
+      if (ring_ != nullptr) {
+        ring_from = ring_written_;
+        ring_upto = ring_->last_staged();
+      }
       stopping = stopping_;
     }
-    wrote = !batch.empty();
-    if (!batch.empty()) {
+    // The ring's slots up to ring_upto stay as they are until MarkConsumed below: read in place.
+    payloads.clear();
+    for (uint64_t seq = ring_from + 1; seq <= ring_upto; ++seq) payloads.push_back(ring_->Staged(seq));
+    payloads.insert(payloads.end(), batch.begin(), batch.end());
+    wrote = !payloads.empty();
+    if (!payloads.empty()) {
       absl::Status st;
       size_t pending;
+      int64_t refused = 0;
       {
         std::lock_guard slock(spool_mu_);
-        st = spool_->Append(&batch);  // moves the events in once written
+        st = spool_->Append(payloads, &refused);
         pending = spool_->pending().size();
       }
       {
         std::lock_guard lock(mu_);
         if (!st.ok()) {
-          // The spool cannot be written (disk full?): keep the events in memory and try again.
-          spdlog::error("{}; {} usage events held in memory", std::string(st.message()), batch.size());
+          // The spool cannot be written (disk full?): keep the events (in memory, or in the ring,
+          // whose slots are not freed) and try again.
+          spdlog::error("{}; {} usage events held in memory ({} of them in the ring, safe from a crash)",
+                        std::string(st.message()), payloads.size(), ring_upto - ring_from);
           inbox_.insert(inbox_.begin(), std::make_move_iterator(batch.begin()),
                         std::make_move_iterator(batch.end()));
         } else {
           stats_.pending = static_cast<int64_t>(pending);
-          if (ring_ != nullptr) ring_->MarkConsumed(staged_upto);  // in the spool now: slots free
+          if (refused > 0) {
+            spdlog::error("{} usage events without an event id dropped", refused);
+            stats_.rejected += refused;
+          }
+          if (ring_upto > ring_from) {  // in the spool now: slots free
+            ring_written_ = ring_upto;
+            ring_->MarkConsumed(ring_upto);
+          }
         }
       }
       batch.clear();
-      // Written (or held in memory after a write error, where blocking answers would help no one).
+      // Written (or held after a write error, where blocking answers would help no one).
       for (auto& w : waiters) w();
       waiters.clear();
       // The sender wakes by itself every 100 ms and sends what has gathered; waking it for every
@@ -213,7 +251,7 @@ void UsageShipper::WriterLoop() {
     }
     if (stopping) {
       std::lock_guard lock(mu_);
-      if (!inbox_.empty()) continue;
+      if (HasWorkLocked()) continue;
       writer_done_ = true;
       send_cv_.notify_all();
       return;
@@ -237,17 +275,45 @@ bool UsageShipper::SendPending(int deadline_ms, SendMode mode) {
   return true;
 }
 
+grpc::Status UsageShipper::RecordSerialized(grpc::ClientContext* ctx, absl::Span<const SpooledEvent* const> events,
+                                            usagepb::RecordUsageResponse* resp) {
+  namespace wire = google::protobuf::internal;
+  // RecordUsageRequest { repeated UsageEvent events = 1; }: per event its tag, its length, its bytes.
+  constexpr uint32_t kTag = wire::WireFormatLite::MakeTag(usagepb::RecordUsageRequest::kEventsFieldNumber,
+                                                          wire::WireFormatLite::WIRETYPE_LENGTH_DELIMITED);
+  static_assert(kTag < 0x80, "the tag is one byte");
+  size_t bytes = 0;
+  for (const SpooledEvent* e : events) bytes += 1 + 5 + e->payload().size();
+  std::string body;
+  body.reserve(bytes);
+  for (const SpooledEvent* e : events) {
+    uint8_t len[5];
+    uint8_t* end = google::protobuf::io::CodedOutputStream::WriteVarint32ToArray(
+        static_cast<uint32_t>(e->payload().size()), len);
+    body.push_back(static_cast<char>(kTag));
+    body.append(reinterpret_cast<const char*>(len), static_cast<size_t>(end - len));
+    body.append(e->payload());
+  }
+  grpc::Slice slice(body);
+  grpc::ByteBuffer request(&slice, 1);
+  // What the generated stub's RecordUsage does, with the request already serialized.
+  return grpc::internal::BlockingUnaryCall<grpc::ByteBuffer, usagepb::RecordUsageResponse, grpc::ByteBuffer,
+                                           google::protobuf::MessageLite>(channel_.get(), *record_method_, ctx,
+                                                                          request, resp);
+}
+
 bool UsageShipper::SendFrom(UsageSpool& spool, std::mutex& mu, int deadline_ms, SendMode mode) {
   const bool own = &spool == spool_.get();
   bool sent_partial = false;
   const auto full = static_cast<size_t>(batch_size_);
+  std::vector<const SpooledEvent*> events;
+  std::vector<std::string_view> ids;
   while (true) {
-    // The request borrows the spool's own events instead of copying them (each copy is a dozen
-    // allocations): only this thread removes events from the spool, and the writer's appends to
-    // its deque move no element, so they stay in place until Ack below. They are given back before
-    // the request is destroyed.
-    usagepb::RecordUsageRequest req;
-    std::vector<std::string_view> ids;
+    // The request is built from views of the spool's own events: only this thread removes events
+    // from the spool, and the writer's appends to its deque move no element, so they stay in place
+    // until Ack below.
+    events.clear();
+    ids.clear();
     {
       std::lock_guard slock(mu);
       const auto& pending = spool.pending();
@@ -257,23 +323,16 @@ bool UsageShipper::SendFrom(UsageSpool& spool, std::mutex& mu, int deadline_ms, 
         return true;
       }
       const size_t n = std::min(pending.size(), full);
-      req.mutable_events()->Reserve(static_cast<int>(n));
-      ids.reserve(n);
       for (size_t i = 0; i < n; ++i) {
-        req.mutable_events()->UnsafeArenaAddAllocated(const_cast<usagepb::UsageEvent*>(&pending[i]));
+        events.push_back(&pending[i]);
         ids.push_back(pending[i].event_id());
       }
       sent_partial = n < full;
     }
-    absl::Cleanup give_back = [&req] {
-      auto* events = req.mutable_events();
-      while (!events->empty()) events->UnsafeArenaReleaseLast();
-    };
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(deadline_ms));
     usagepb::RecordUsageResponse resp;
-    auto st = stub_->RecordUsage(&ctx, req, &resp);
-    std::move(give_back).Invoke();  // before Ack removes the events
+    auto st = RecordSerialized(&ctx, events, &resp);
     if (st.error_code() == grpc::StatusCode::INVALID_ARGUMENT) {
       // Events are validated before they are submitted, so this is a bug somewhere; keeping them
       // would block every later event. Drop this batch and say so loudly.

@@ -1,11 +1,12 @@
-// Ships usage events from the gateway to usagesvc (DESIGN.md, hot path rule 3). Request threads only
-// hand an event over (a queue push under a mutex: no I/O, no RPC), first staging it in the spool's
-// ring (usage_ring.h: a copy into a mapped file, safe from a crash of the process) so its answer can
-// go out at once. A writer thread appends the events to the local spool (it is woken by the first
+// Ships usage events from the gateway to usagesvc (DESIGN.md, hot path rule 3). A request thread
+// serializes its event once and stages the bytes in the spool's ring (usage_ring.h: a copy into a
+// mapped file, safe from a crash of the process; no I/O, no RPC, no allocation), so its answer can go
+// out at once. A writer thread appends the staged bytes to the local spool (it is woken by the first
 // event after a quiet spell; after a write it lingers 1 ms for more, so under load one write carries a
-// millisecond of events) and frees their ring slots; a sender thread sends the unacknowledged ones in batches with RecordUsage and marks them
-// acknowledged once usagesvc confirms they are durable. A usagesvc outage just lets the
-// spool grow; it is drained when usagesvc is back, and replayed at the next start after a crash.
+// millisecond of events) and frees their ring slots; a sender thread sends the unacknowledged ones in
+// batches with RecordUsage, the request built from the same bytes, and marks them acknowledged once
+// usagesvc confirms they are durable. A usagesvc outage just lets the spool grow; it is drained when
+// usagesvc is back, and replayed at the next start after a crash.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -22,6 +23,7 @@
 #include <thread>
 
 #include "absl/status/status.h"
+#include "absl/types/span.h"
 #include "common/grpc_security.h"
 #include "gateway/usage/spool_lock.h"
 #include "gateway/usage/usage_ring.h"
@@ -60,14 +62,20 @@ class UsageShipper {
   // From any thread: queue one event. Never blocks on I/O. `on_spooled`, if set, is called (on the
   // writer thread) once the event is in the spool file — or could not be written and is held in
   // memory — so a caller can hold back the end of its answer until its usage is safe from a crash.
-  void Submit(luna::usage::v1::UsageEvent event, std::function<void()> on_spooled = nullptr);
+  // The event is serialized before this returns; the shipper keeps only its bytes.
+  void Submit(const luna::usage::v1::UsageEvent& event, std::function<void()> on_spooled = nullptr);
+  // The same for an event already serialized (never staged in the ring: it goes to the writer).
+  void SubmitSerialized(std::string payload, std::function<void()> on_spooled = nullptr);
   // From any thread: queue one event that is safe from a crash of this process on return (staged in
-  // the ring), and take it from `event`; false, leaving `event` as it was, when it cannot be staged
-  // (no ring, the ring full, the event larger than a slot): then Submit with `on_spooled` and wait.
+  // the ring); false when it cannot be staged (no ring, the ring full, the event larger than a slot):
+  // then Submit with `on_spooled` and wait. The event is serialized once, here: the writer appends
+  // the bytes staged in the ring to the spool and the sender sends them as they are.
+  // The caller may reuse `event` at once (the router keeps one per thread, so building an event
+  // allocates nothing once its strings have grown).
   // A sleeping writer is not woken here but by the next WakeWriterIfDue (or its own 200 ms timeout):
   // waking it costs a system call, which an I/O thread should pay after its answer is out, not before.
   // Submit without `on_spooled` stages the same way.
-  bool SubmitCrashSafe(luna::usage::v1::UsageEvent& event);
+  bool SubmitCrashSafe(const luna::usage::v1::UsageEvent& event);
   // Wakes the writer if an event staged since it went to sleep is waiting for it. The I/O threads
   // call it after each request's answer.
   void WakeWriterIfDue() {
@@ -81,10 +89,10 @@ class UsageShipper {
   luna::usage::v1::UsageService::Stub::async_interface* async() { return stub_ ? stub_->async() : nullptr; }
   // A process-unique prefix for event ids.
   const std::string& id_prefix() const { return id_prefix_; }
-  std::string NextEventId() { return EventId(NextSequence()); }
-  // The sequence number of the next event id, and the id it gives.
+  // The sequence number of the next event id, and the id it gives ("<prefix>-<seq>"), written into
+  // `out` (reusing its buffer).
   uint64_t NextSequence() { return seq_.fetch_add(1, std::memory_order_relaxed) + 1; }
-  std::string EventId(uint64_t seq) const { return id_prefix_ + "-" + std::to_string(seq); }
+  void EventIdInto(uint64_t seq, std::string* out) const;
 
  private:
   void WriterLoop();
@@ -102,8 +110,15 @@ class UsageShipper {
   void NoteIdleReachability();
   // The same for one spool (ours under spool_mu_, or an adopted one).
   bool SendFrom(UsageSpool& spool, std::mutex& mu, int deadline_ms, SendMode mode);
+  // Whether the writer has events to append (under mu_).
+  bool HasWorkLocked() const;
   // Looks for spools of gateways that are gone and takes them over (sender thread).
   void AdoptOrphans();
+  // One RecordUsage call carrying `events` as they are: the request is built from their serialized
+  // bytes (an embedded message and a bytes field look the same on the wire) instead of each event
+  // being parsed into a message and serialized again.
+  grpc::Status RecordSerialized(grpc::ClientContext* ctx, absl::Span<const SpooledEvent* const> events,
+                                luna::usage::v1::RecordUsageResponse* resp);
 
   std::string target_;
   std::string spool_path_;
@@ -116,6 +131,8 @@ class UsageShipper {
 
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<luna::usage::v1::UsageService::Stub> stub_;
+  std::string record_method_path_;  // "/luna.usage.v1.UsageService/RecordUsage" (RpcMethod keeps a pointer)
+  std::optional<grpc::internal::RpcMethod> record_method_;  // for RecordSerialized
   std::mutex spool_mu_;                // guards spool_
   std::unique_ptr<UsageSpool> spool_;
   std::optional<SpoolLock> own_lock_;
@@ -129,9 +146,12 @@ class UsageShipper {
   mutable std::mutex mu_;              // guards everything below
   std::condition_variable cv_;         // wakes the writer
   std::condition_variable send_cv_;    // wakes the sender
-  std::vector<luna::usage::v1::UsageEvent> inbox_;
+  // Serialized events for the writer that are not in the ring (no ring, the ring full, or an answer
+  // waiting for the spool); the ring's staged events are read from the ring itself.
+  std::vector<std::string> inbox_;
   std::vector<std::function<void()>> waiters_;  // on_spooled callbacks of the events in inbox_
   std::unique_ptr<UsageRing> ring_;             // null when off or it could not be created
+  uint64_t ring_written_ = 0;                   // the ring's events up to here are in the spool
   bool writer_idle_ = false;
   std::atomic<bool> wake_due_{false};  // the writer sleeps and an event was staged for it
   bool stopping_ = false;

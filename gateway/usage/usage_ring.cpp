@@ -112,6 +112,11 @@ uint64_t UsageRing::Stage(std::string_view payload) {
   return seq;
 }
 
+std::string_view UsageRing::Staged(uint64_t seq) const {
+  const char* slot = map_ + kHeaderBytes + (seq % slots_) * size_t{kSlotBytes};
+  return {slot + kPayloadAt, Load<uint32_t>(slot + kLengthAt)};
+}
+
 void UsageRing::MarkConsumed(uint64_t seq) {
   if (seq <= consumed_) return;
   consumed_ = std::min(seq, last_staged_);

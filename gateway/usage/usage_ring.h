@@ -56,6 +56,10 @@ class UsageRing {
   // staged) when the payload is larger than kMaxPayload or the next slot still holds an event that
   // is not consumed.
   uint64_t Stage(std::string_view payload);
+  // The payload of event `seq`, staged and not consumed (consumed() < seq <= last_staged()). It stays
+  // in place until MarkConsumed passes it, so the spool's writer reads it there, outside the lock
+  // Stage runs under, instead of a copy being made for it.
+  std::string_view Staged(uint64_t seq) const;
   // Every event up to `seq` is in the spool: their slots may be taken again.
   void MarkConsumed(uint64_t seq);
   uint64_t last_staged() const { return last_staged_; }

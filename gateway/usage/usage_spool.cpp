@@ -11,6 +11,9 @@
 
 #include "common/atomic_file.h"
 #include "gateway/usage/usage_ring.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/wire_format_lite.h"
+#include "usage.pb.h"
 
 namespace luna::gateway {
 
@@ -42,7 +45,37 @@ absl::Status Errno(const std::string& what, const std::string& path) {
   return absl::InternalError(what + " " + path + ": " + std::strerror(errno));
 }
 
+// A payload read back from a file (the spool, the ring) is a UsageEvent or a sign of corruption.
+bool IsUsageEvent(std::string_view payload) {
+  luna::usage::v1::UsageEvent ev;
+  return ev.ParseFromArray(payload.data(), static_cast<int>(payload.size()));
+}
+
 }  // namespace
+
+std::optional<SpooledEvent> SpooledEvent::FromPayload(std::string_view payload) {
+  namespace wire = google::protobuf::internal;
+  // The id is field 1, which protobuf writes first; the loop only skips what an encoder might put
+  // before it.
+  google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(payload.data()),
+                                            static_cast<int>(payload.size()));
+  while (uint32_t tag = in.ReadTag()) {
+    if (tag == wire::WireFormatLite::MakeTag(luna::usage::v1::UsageEvent::kEventIdFieldNumber,
+                                             wire::WireFormatLite::WIRETYPE_LENGTH_DELIMITED)) {
+      uint32_t len;
+      if (!in.ReadVarint32(&len)) return std::nullopt;
+      const auto at = static_cast<uint32_t>(in.CurrentPosition());
+      if (len == 0 || len > payload.size() - at) return std::nullopt;
+      SpooledEvent e;
+      e.payload_.assign(payload);
+      e.id_at_ = at;
+      e.id_len_ = len;
+      return e;
+    }
+    if (!wire::WireFormatLite::SkipField(&in, tag)) return std::nullopt;
+  }
+  return std::nullopt;
+}
 
 absl::StatusOr<std::unique_ptr<UsageSpool>> UsageSpool::Open(const std::string& path) {
   std::unique_ptr<UsageSpool> s(new UsageSpool());
@@ -55,7 +88,7 @@ absl::StatusOr<std::unique_ptr<UsageSpool>> UsageSpool::Open(const std::string& 
     return content.status();
   }
   // Read every whole, valid record; stop at the first torn or corrupt one.
-  std::vector<luna::usage::v1::UsageEvent> events;
+  std::vector<SpooledEvent> events;
   std::unordered_set<std::string> acked;
   size_t pos = 0;
   while (pos + kHeader <= data.size()) {
@@ -66,9 +99,10 @@ absl::StatusOr<std::unique_ptr<UsageSpool>> UsageSpool::Open(const std::string& 
     const char* payload = data.data() + pos + kHeader;
     if (Crc(type, payload, len) != crc) break;
     if (type == kEvent) {
-      luna::usage::v1::UsageEvent ev;
-      if (!ev.ParseFromArray(payload, static_cast<int>(len))) break;
-      events.push_back(std::move(ev));
+      std::string_view bytes(payload, len);
+      auto ev = IsUsageEvent(bytes) ? SpooledEvent::FromPayload(bytes) : std::nullopt;
+      if (!ev) break;
+      events.push_back(std::move(*ev));
     } else if (type == kAck) {
       std::string_view ids(payload, len);
       size_t start = 0;
@@ -87,7 +121,8 @@ absl::StatusOr<std::unique_ptr<UsageSpool>> UsageSpool::Open(const std::string& 
   s->dropped_tail_bytes_ = static_cast<int64_t>(data.size() - pos);
   std::unordered_set<std::string> seen;
   for (auto& ev : events) {
-    if (acked.count(ev.event_id()) || !seen.insert(ev.event_id()).second) continue;
+    std::string id(ev.event_id());
+    if (acked.count(id) || !seen.insert(std::move(id)).second) continue;
     s->pending_.push_back(std::move(ev));
   }
   s->fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
@@ -107,14 +142,16 @@ absl::StatusOr<std::unique_ptr<UsageSpool>> UsageSpool::Open(const std::string& 
   const std::string ring_path = RingPathFor(path);
   auto staged = UsageRing::ReadUnconsumed(ring_path);
   if (!staged.ok()) return staged.status();
-  std::vector<luna::usage::v1::UsageEvent> recovered;
+  std::vector<std::string_view> recovered;
   for (const std::string& payload : *staged) {
-    luna::usage::v1::UsageEvent ev;
-    if (!ev.ParseFromString(payload) || acked.count(ev.event_id()) || !seen.insert(ev.event_id()).second) continue;
-    recovered.push_back(std::move(ev));
+    auto ev = IsUsageEvent(payload) ? SpooledEvent::FromPayload(payload) : std::nullopt;
+    if (!ev) continue;
+    std::string id(ev->event_id());
+    if (acked.count(id) || !seen.insert(std::move(id)).second) continue;
+    recovered.push_back(payload);
   }
   s->recovered_from_ring_ = static_cast<int64_t>(recovered.size());
-  if (auto st = s->Append(&recovered); !st.ok()) return st;
+  if (auto st = s->Append(recovered); !st.ok()) return st;
   if (::unlink(ring_path.c_str()) != 0 && errno != ENOENT) return Errno("cannot remove usage ring", ring_path);
   return s;
 }
@@ -123,7 +160,7 @@ UsageSpool::~UsageSpool() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-void UsageSpool::WriteRecord(std::string* buf, uint8_t type, const std::string& payload) {
+void UsageSpool::WriteRecord(std::string* buf, uint8_t type, std::string_view payload) {
   PutU32(buf, static_cast<uint32_t>(payload.size()));
   PutU32(buf, Crc(type, payload.data(), payload.size()));
   buf->push_back(static_cast<char>(type));
@@ -147,19 +184,26 @@ absl::Status UsageSpool::WriteAll(const std::string& buf) {
   return absl::OkStatus();
 }
 
-absl::Status UsageSpool::Append(std::vector<luna::usage::v1::UsageEvent>* events) {
-  if (events->empty()) return absl::OkStatus();
-  std::string buf;
-  std::string payload;
-  for (const auto& ev : *events) {
-    payload.clear();
-    ev.SerializeToString(&payload);
-    WriteRecord(&buf, kEvent, payload);
+absl::Status UsageSpool::Append(absl::Span<const std::string_view> payloads, int64_t* refused) {
+  if (payloads.empty()) return absl::OkStatus();
+  std::vector<SpooledEvent> events;
+  events.reserve(payloads.size());
+  size_t bytes = 0;
+  for (std::string_view p : payloads) {
+    auto ev = SpooledEvent::FromPayload(p);
+    if (!ev) {
+      if (refused != nullptr) ++*refused;
+      continue;
+    }
+    bytes += kHeader + p.size();
+    events.push_back(std::move(*ev));
   }
+  std::string buf;
+  buf.reserve(bytes);
+  for (const auto& ev : events) WriteRecord(&buf, kEvent, ev.payload());
   auto st = WriteAll(buf);
   if (!st.ok()) return st;
-  for (auto& ev : *events) pending_.push_back(std::move(ev));
-  events->clear();
+  for (auto& ev : events) pending_.push_back(std::move(ev));
   return absl::OkStatus();
 }
 
@@ -179,7 +223,7 @@ absl::Status UsageSpool::Ack(absl::Span<const std::string_view> ids) {
     // Copies: erasing moves events over one another, under any view into them.
     std::unordered_set<std::string> done;
     for (std::string_view id : ids) done.emplace(id);
-    std::erase_if(pending_, [&](const luna::usage::v1::UsageEvent& e) { return done.count(e.event_id()) > 0; });
+    std::erase_if(pending_, [&](const SpooledEvent& e) { return done.count(std::string(e.event_id())) > 0; });
   }
   if (pending_.empty()) {
     // Everything is acknowledged: the spool can start over empty.
@@ -204,12 +248,7 @@ absl::Status UsageSpool::Sync() {
 
 absl::Status UsageSpool::Rewrite() {
   std::string buf;
-  std::string payload;
-  for (const auto& ev : pending_) {
-    payload.clear();
-    ev.SerializeToString(&payload);
-    WriteRecord(&buf, kEvent, payload);
-  }
+  for (const auto& ev : pending_) WriteRecord(&buf, kEvent, ev.payload());
   auto st = WriteFileAtomically(path_, buf);
   if (!st.ok()) return st;
   int fd = ::open(path_.c_str(), O_WRONLY | O_CLOEXEC);

@@ -7,6 +7,7 @@
 
 #include "gateway/usage/usage_spool.h"
 #include "tests/support/process.h"
+#include "usage.pb.h"
 
 namespace luna::gateway {
 namespace {
@@ -50,6 +51,9 @@ TEST_F(UsageRingTest, StagedEventsSurviveTheProcessUntilConsumed) {
     EXPECT_EQ((*ring)->Stage(Payload("b")), 2u);
     EXPECT_EQ((*ring)->Stage(Payload("c")), 3u);
     (*ring)->MarkConsumed(1);
+    // The writer reads what is staged in place.
+    EXPECT_EQ((*ring)->Staged(2), Payload("b"));
+    EXPECT_EQ((*ring)->Staged(3), Payload("c"));
   }
   EXPECT_EQ(Unconsumed(), (std::vector<std::string>{Payload("b"), Payload("c")}));
 }
@@ -123,8 +127,9 @@ TEST_F(UsageRingTest, OpeningTheSpoolTakesInTheRingOnce) {
   {
     auto spool = UsageSpool::Open(spool_path_);
     ASSERT_TRUE(spool.ok());
-    std::vector<luna::usage::v1::UsageEvent> events = {Ev("in-spool", 1), Ev("acked", 2)};
-    ASSERT_TRUE((*spool)->Append(&events).ok());
+    const std::string in_spool = Payload("in-spool", 1), acked = Payload("acked", 2);
+    std::vector<std::string_view> events = {in_spool, acked};
+    ASSERT_TRUE((*spool)->Append(events).ok());
     std::vector<std::string_view> ack = {"acked"};
     ASSERT_TRUE((*spool)->Ack({ack.data(), ack.size()}).ok());
     auto ring = UsageRing::Create(ring_path_, 8);
@@ -138,7 +143,7 @@ TEST_F(UsageRingTest, OpeningTheSpoolTakesInTheRingOnce) {
     ASSERT_TRUE(spool.ok()) << spool.status();
     EXPECT_EQ((*spool)->recovered_from_ring(), 2);
     std::vector<std::string> ids;
-    for (const auto& e : (*spool)->pending()) ids.push_back(e.event_id());
+    for (const auto& e : (*spool)->pending()) ids.emplace_back(e.event_id());
     EXPECT_EQ(ids, (std::vector<std::string>{"in-spool", "only-in-ring-1", "only-in-ring-2"}));
     EXPECT_FALSE(fs::exists(ring_path_));
   }

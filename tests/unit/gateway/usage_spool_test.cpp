@@ -1,6 +1,7 @@
 #include "gateway/usage/usage_spool.h"
 
 #include "tests/support/process.h"
+#include "usage.pb.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -25,9 +26,18 @@ class UsageSpoolTest : public ::testing::Test {
     e.set_status(200);
     return e;
   }
-  // Append takes the events it writes; the tests hand it a fresh vector each time.
-  static absl::Status Append(UsageSpool& spool, std::vector<luna::usage::v1::UsageEvent> events) {
-    return spool.Append(&events);
+  // The spool takes events serialized, as the shipper hands them over.
+  static absl::Status Append(UsageSpool& spool, const std::vector<luna::usage::v1::UsageEvent>& events) {
+    std::vector<std::string> bytes;
+    for (const auto& e : events) bytes.push_back(e.SerializeAsString());
+    std::vector<std::string_view> views(bytes.begin(), bytes.end());
+    return spool.Append(views);
+  }
+  static luna::usage::v1::UsageEvent Parsed(const SpooledEvent& e) {
+    luna::usage::v1::UsageEvent ev;
+    EXPECT_TRUE(ev.ParseFromString(e.payload()));
+    EXPECT_EQ(ev.event_id(), e.event_id());
+    return ev;
   }
   luna::testing::TempDir dir_;
   std::string path_;
@@ -47,7 +57,7 @@ TEST_F(UsageSpoolTest, UnacknowledgedEventsSurviveReopen) {
   ASSERT_EQ((*s)->pending().size(), 2u);
   EXPECT_EQ((*s)->pending()[0].event_id(), "a");
   EXPECT_EQ((*s)->pending()[1].event_id(), "c");
-  EXPECT_EQ((*s)->pending()[1].output_tokens(), 3);
+  EXPECT_EQ(Parsed((*s)->pending()[1]).output_tokens(), 3);
   // Acknowledging everything empties the file.
   ASSERT_TRUE((*s)->Ack({"a", "c"}).ok());
   EXPECT_EQ(fs::file_size(path_), 0u);
@@ -119,8 +129,7 @@ TEST_F(UsageSpoolTest, AcknowledgesWithIdsPointingIntoPending) {
     ASSERT_TRUE(s.ok());
     std::vector<luna::usage::v1::UsageEvent> events;
     for (int i = 0; i < 6; ++i) events.push_back(Ev("gw-0123456789ab-" + std::to_string(i), i));
-    ASSERT_TRUE((*s)->Append(&events).ok());
-    EXPECT_TRUE(events.empty()) << "the written events move into the spool";
+    ASSERT_TRUE(Append(**s, events).ok());
     ASSERT_EQ((*s)->pending().size(), 6u);
     const auto& p = (*s)->pending();
     std::vector<std::string_view> oldest = {p[0].event_id(), p[1].event_id()};
@@ -139,7 +148,35 @@ TEST_F(UsageSpoolTest, AcknowledgesWithIdsPointingIntoPending) {
   ASSERT_EQ((*s)->pending().size(), 2u);
   EXPECT_EQ((*s)->pending()[0].event_id(), "gw-0123456789ab-2");
   EXPECT_EQ((*s)->pending()[1].event_id(), "gw-0123456789ab-4");
-  EXPECT_EQ((*s)->pending()[1].output_tokens(), 4);
+  EXPECT_EQ(Parsed((*s)->pending()[1]).output_tokens(), 4);
+}
+
+// The spool keeps an event as the bytes it was given, and finds its id wherever the encoder put it;
+// bytes without an id are refused, not written (they could never be acknowledged).
+TEST_F(UsageSpoolTest, KeepsTheBytesAndFindsTheIdOrRefusesThem) {
+  const std::string plain = Ev("gw-1-1", 5).SerializeAsString();
+  // Field 7 (input_tokens) written before field 1: a valid encoding protobuf itself would not make.
+  std::string reordered = std::string("\x38\x09", 2) + Ev("gw-1-2", 6).SerializeAsString();
+  const std::string no_id = Ev("", 1).SerializeAsString();
+  std::vector<std::string_view> views = {plain, std::string_view("\x0a\x05" "ab"), no_id, reordered};
+  int64_t refused = 0;
+  {
+    auto s = UsageSpool::Open(path_);
+    ASSERT_TRUE(s.ok());
+    ASSERT_TRUE((*s)->Append(views, &refused).ok());
+    EXPECT_EQ(refused, 2) << "a truncated id and a missing one";
+    ASSERT_EQ((*s)->pending().size(), 2u);
+    EXPECT_EQ((*s)->pending()[0].payload(), plain);
+    EXPECT_EQ((*s)->pending()[0].event_id(), "gw-1-1");
+    EXPECT_EQ((*s)->pending()[1].payload(), reordered);
+    EXPECT_EQ((*s)->pending()[1].event_id(), "gw-1-2");
+  }
+  auto s = UsageSpool::Open(path_);
+  ASSERT_TRUE(s.ok());
+  ASSERT_EQ((*s)->pending().size(), 2u);
+  EXPECT_EQ((*s)->pending()[1].payload(), reordered);
+  EXPECT_EQ(Parsed((*s)->pending()[1]).input_tokens(), 9);
+  EXPECT_EQ(Parsed((*s)->pending()[1]).output_tokens(), 6);
 }
 
 }  // namespace
