@@ -1,6 +1,7 @@
 #include "usagesvc/ledger.h"
 
 #include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/wire_format_lite.h>
 
 #include <algorithm>
 #include <chrono>
@@ -22,6 +23,28 @@ constexpr int64_t kModelSpan = int64_t{1} << 32;
 constexpr uint32_t kAll = Ledger::kNone;
 constexpr int64_t kMinDay = -800000;  // before year 0
 constexpr int64_t kMaxDay = 3000000;  // after year 9999
+
+// The payloads of every length-delimited occurrence of field `number` in a serialized message, in
+// order; empty if the bytes do not parse as a message.
+std::vector<std::string_view> FieldPayloads(std::string_view message, int number) {
+  namespace wire = google::protobuf::internal;
+  std::vector<std::string_view> out;
+  google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(message.data()),
+                                            static_cast<int>(message.size()));
+  const uint32_t want = wire::WireFormatLite::MakeTag(number, wire::WireFormatLite::WIRETYPE_LENGTH_DELIMITED);
+  while (uint32_t tag = in.ReadTag()) {
+    if (tag == want) {
+      uint32_t len;
+      if (!in.ReadVarint32(&len)) return {};
+      const auto at = static_cast<size_t>(in.CurrentPosition());
+      if (len > message.size() - at || !in.Skip(static_cast<int>(len))) return {};
+      out.push_back(message.substr(at, len));
+    } else if (!wire::WireFormatLite::SkipField(&in, tag)) {
+      return {};
+    }
+  }
+  return in.ConsumedEntireMessage() ? out : std::vector<std::string_view>{};
+}
 
 int64_t RowKey(int64_t hour, uint32_t model) { return hour * kModelSpan + model; }
 int64_t HourOfRowKey(int64_t k) { return FloorDiv(k, kModelSpan); }
@@ -143,7 +166,7 @@ bool Ledger::LegacyImported(std::string_view key_id) const {
   return legacy_imported_.contains(std::string(key_id));
 }
 
-void Ledger::ApplyEvent(const pb::UsageEvent& e) {
+void Ledger::ApplyEvent(const pb::UsageEvent& e, std::string_view bytes) {
   uint32_t key = InternKey(e.key_id());
   uint32_t model = InternModel(e.served_model().empty() ? e.requested_model() : e.served_model());
   Totals t;
@@ -156,7 +179,7 @@ void Ledger::ApplyEvent(const pb::UsageEvent& e) {
   t.last_used_ms = e.time_unix_ms();
   AddRow(key, options_.zone.HourIndex(e.time_unix_ms()), model, t);
   if (e.time_unix_ms() >= NowMs() - options_.detail_retention_ms) {
-    detail_.emplace(e.time_unix_ms(), DetailEntry{key, e.SerializeAsString()});
+    detail_.emplace(e.time_unix_ms(), DetailEntry{key, bytes.empty() ? e.SerializeAsString() : std::string(bytes)});
   }
   ++events_recorded_;
 }
@@ -192,13 +215,20 @@ void Ledger::ApplyLegacy(std::string_view key_id, const LegacyKeyUsage& u) {
 }
 
 int64_t Ledger::Apply(const spb::JournalRecord& record, std::vector<std::string>* legacy_errors,
-                      std::vector<int>* applied_indexes) {
+                      std::vector<int>* applied_indexes, std::string_view record_bytes) {
+  // Each event's bytes in the journaled record, in order (none if the record's bytes are not given or
+  // do not match it).
+  std::vector<std::string_view> event_bytes;
+  if (!record_bytes.empty()) {
+    event_bytes = FieldPayloads(record_bytes, spb::JournalRecord::kEventsFieldNumber);
+    if (event_bytes.size() != static_cast<size_t>(record.events_size())) event_bytes.clear();
+  }
   std::unique_lock lock(mu_);
   int64_t applied = 0;
   for (int i = 0; i < record.events_size(); ++i) {
     const pb::UsageEvent& e = record.events(i);
     if (!seen_.insert(DigestOf(e.event_id())).second) continue;
-    ApplyEvent(e);
+    ApplyEvent(e, event_bytes.empty() ? std::string_view() : event_bytes[static_cast<size_t>(i)]);
     ++applied;
     if (applied_indexes != nullptr) applied_indexes->push_back(i);
   }

@@ -163,8 +163,10 @@ class Ledger {
   // yet imported. Returns the number of events applied. A legacy import whose JSON does not parse is
   // recorded as imported but contributes nothing (it is reported in `legacy_errors` if given).
   // `applied`, if given, receives the indexes (in record.events()) of the events applied.
+  // `record_bytes`, if given, is the record as journaled: each event's detail is kept as its bytes there
+  // instead of the event being serialized again.
   int64_t Apply(const storage::v1::JournalRecord& record, std::vector<std::string>* legacy_errors = nullptr,
-                std::vector<int>* applied = nullptr);
+                std::vector<int>* applied = nullptr, std::string_view record_bytes = {});
 
   std::vector<UsageRow> Query(const UsageQuery& query) const;
   // Detail events of `key_id` (empty: all) with time >= since_ms, newest first, at most `limit`.
@@ -213,7 +215,8 @@ class Ledger {
   uint32_t InternModel(std::string_view model);
   std::optional<uint32_t> FindKey(std::string_view key_id) const;
   void AddRow(uint32_t key, int64_t hour, uint32_t model, const Totals& t);
-  void ApplyEvent(const luna::usage::v1::UsageEvent& e);
+  // `bytes`: the event serialized, when the caller has it (else it is serialized here for the detail).
+  void ApplyEvent(const luna::usage::v1::UsageEvent& e, std::string_view bytes);
   void ApplyLegacy(std::string_view key_id, const LegacyKeyUsage& usage);
 
   LedgerOptions options_;

@@ -69,10 +69,11 @@ void SpendTracker::ReloadLocked(int64_t now) {
   });
 }
 
-int64_t SpendTracker::Apply(const storage::v1::JournalRecord& record, std::vector<std::string>* legacy_errors) {
+int64_t SpendTracker::Apply(const storage::v1::JournalRecord& record, std::vector<std::string>* legacy_errors,
+                            std::string_view record_bytes) {
   std::lock_guard lock(mu_);
   std::vector<int> applied;
-  int64_t n = ledger_->Apply(record, legacy_errors, &applied);
+  int64_t n = ledger_->Apply(record, legacy_errors, &applied, record_bytes);
   for (int i : applied) {
     const pb::UsageEvent& e = record.events(i);
     if (!e.gateway_id().empty()) {

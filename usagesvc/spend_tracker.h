@@ -41,7 +41,8 @@ class SpendTracker {
 
   // Applies `record` to the ledger and counts the events that were new. Used by UsageStore instead of
   // Ledger::Apply once the tracker is attached.
-  int64_t Apply(const storage::v1::JournalRecord& record, std::vector<std::string>* legacy_errors);
+  int64_t Apply(const storage::v1::JournalRecord& record, std::vector<std::string>* legacy_errors,
+                std::string_view record_bytes = {});
 
   // If the day has turned since the last call, recomputes every total from the ledger and returns true
   // (the watchers then need a snapshot).

@@ -176,7 +176,8 @@ class UsageStore {
   absl::Status WriteSnapshot(uint64_t next_generation);
   // Writer thread: applies the records held back during a capture.
   void ApplyHeldBack();
-  void ApplyRecord(const storage::v1::JournalRecord& record);
+  // `bytes`: the record as journaled, if at hand (Ledger::Apply).
+  void ApplyRecord(const storage::v1::JournalRecord& record, std::string_view bytes = {});
   bool CrashAt(SnapshotStep step);
   int64_t NowMs() const { return ledger_->options().now_ms(); }
 

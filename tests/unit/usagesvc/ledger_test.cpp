@@ -68,6 +68,44 @@ TEST(LedgerTest, AnEventIdIsCountedOnceWhateverHowOftenItArrives) {
   EXPECT_EQ(ledger.Stats().event_ids, 2u);
 }
 
+// An event's detail is kept as its bytes in the journaled record when those are given (no second
+// serialization), and serialized from the event when they are not or do not match the record.
+TEST(LedgerTest, DetailIsTheJournaledBytesWhenGivenAndMatching) {
+  // Each event with input_tokens written twice (protobuf keeps the last): bytes protobuf itself would
+  // not write, so finding them in the snapshot shows they were kept as given.
+  std::string journaled;
+  std::vector<std::string> odd_events;
+  for (const auto& e : {Event("a", "key_1", kMar1Utc), Event("b", "key_2", kMar1Utc + 1)}) {
+    odd_events.push_back(std::string("\x38\x07", 2) + e.SerializeAsString());
+    journaled += '\x0a';
+    journaled += static_cast<char>(odd_events.back().size());  // < 128: one byte
+    journaled += odd_events.back();
+  }
+  spb::JournalRecord record;
+  ASSERT_TRUE(record.ParseFromString(journaled));
+  ASSERT_EQ(record.events_size(), 2);
+  EXPECT_EQ(record.events(0).input_tokens(), 100);
+
+  Ledger given(Options());
+  EXPECT_EQ(given.Apply(record, nullptr, nullptr, journaled), 2);
+  std::string snapshot;
+  ASSERT_TRUE(given.AppendSnapshot(1, &snapshot).ok());
+  for (const auto& odd : odd_events) EXPECT_NE(snapshot.find(odd), std::string::npos);
+
+  // Bytes of another record (one event, not two): the events are serialized as before.
+  Ledger mismatched(Options());
+  const std::string other = Record({Event("c", "key_1", kMar1Utc)}).SerializeAsString();
+  EXPECT_EQ(mismatched.Apply(record, nullptr, nullptr, other), 2);
+  snapshot.clear();
+  ASSERT_TRUE(mismatched.AppendSnapshot(1, &snapshot).ok());
+  EXPECT_EQ(snapshot.find(odd_events[0]), std::string::npos);
+  EXPECT_NE(snapshot.find(record.events(0).SerializeAsString()), std::string::npos);
+  // Either way the answers are the same.
+  EXPECT_EQ(given.ListEvents("", 0, 10).size(), 2u);
+  EXPECT_EQ(mismatched.ListEvents("", 0, 10).size(), 2u);
+  EXPECT_EQ(given.Query(UsageQuery())[0].totals.input, 200);
+}
+
 TEST(LedgerTest, TotalsSumEveryCounterAndCountNon2xxAsErrors) {
   // Each field of UsageTotals is summed; 4xx/5xx/499 are errors; last_used is the latest event time.
   Ledger ledger(Options());
