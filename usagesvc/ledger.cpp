@@ -1,7 +1,6 @@
 #include "usagesvc/ledger.h"
 
 #include <google/protobuf/io/coded_stream.h>
-#include <google/protobuf/wire_format_lite.h>
 
 #include <algorithm>
 #include <chrono>
@@ -12,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/crypto.h"
+#include "common/proto_fields.h"
 
 namespace luna::usagesvc {
 namespace pb = luna::usage::v1;
@@ -23,28 +23,6 @@ constexpr int64_t kModelSpan = int64_t{1} << 32;
 constexpr uint32_t kAll = Ledger::kNone;
 constexpr int64_t kMinDay = -800000;  // before year 0
 constexpr int64_t kMaxDay = 3000000;  // after year 9999
-
-// The payloads of every length-delimited occurrence of field `number` in a serialized message, in
-// order; empty if the bytes do not parse as a message.
-std::vector<std::string_view> FieldPayloads(std::string_view message, int number) {
-  namespace wire = google::protobuf::internal;
-  std::vector<std::string_view> out;
-  google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(message.data()),
-                                            static_cast<int>(message.size()));
-  const uint32_t want = wire::WireFormatLite::MakeTag(number, wire::WireFormatLite::WIRETYPE_LENGTH_DELIMITED);
-  while (uint32_t tag = in.ReadTag()) {
-    if (tag == want) {
-      uint32_t len;
-      if (!in.ReadVarint32(&len)) return {};
-      const auto at = static_cast<size_t>(in.CurrentPosition());
-      if (len > message.size() - at || !in.Skip(static_cast<int>(len))) return {};
-      out.push_back(message.substr(at, len));
-    } else if (!wire::WireFormatLite::SkipField(&in, tag)) {
-      return {};
-    }
-  }
-  return in.ConsumedEntireMessage() ? out : std::vector<std::string_view>{};
-}
 
 int64_t RowKey(int64_t hour, uint32_t model) { return hour * kModelSpan + model; }
 int64_t HourOfRowKey(int64_t k) { return FloorDiv(k, kModelSpan); }
@@ -220,8 +198,12 @@ int64_t Ledger::Apply(const spb::JournalRecord& record, std::vector<std::string>
   // do not match it).
   std::vector<std::string_view> event_bytes;
   if (!record_bytes.empty()) {
-    event_bytes = FieldPayloads(record_bytes, spb::JournalRecord::kEventsFieldNumber);
-    if (event_bytes.size() != static_cast<size_t>(record.events_size())) event_bytes.clear();
+    const bool well_formed = ForEachLengthDelimited(record_bytes, spb::JournalRecord::kEventsFieldNumber,
+                                                    [&](std::string_view event, size_t) {
+                                                      event_bytes.push_back(event);
+                                                      return true;
+                                                    });
+    if (!well_formed || event_bytes.size() != static_cast<size_t>(record.events_size())) event_bytes.clear();
   }
   std::unique_lock lock(mu_);
   int64_t applied = 0;

@@ -10,9 +10,8 @@
 #include <unordered_set>
 
 #include "common/atomic_file.h"
+#include "common/proto_fields.h"
 #include "gateway/usage/usage_ring.h"
-#include "google/protobuf/io/coded_stream.h"
-#include "google/protobuf/wire_format_lite.h"
 #include "usage.pb.h"
 
 namespace luna::gateway {
@@ -54,27 +53,21 @@ bool IsUsageEvent(std::string_view payload) {
 }  // namespace
 
 std::optional<SpooledEvent> SpooledEvent::FromPayload(std::string_view payload) {
-  namespace wire = google::protobuf::internal;
-  // The id is field 1, which protobuf writes first; the loop only skips what an encoder might put
-  // before it.
-  google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(payload.data()),
-                                            static_cast<int>(payload.size()));
-  while (uint32_t tag = in.ReadTag()) {
-    if (tag == wire::WireFormatLite::MakeTag(luna::usage::v1::UsageEvent::kEventIdFieldNumber,
-                                             wire::WireFormatLite::WIRETYPE_LENGTH_DELIMITED)) {
-      uint32_t len;
-      if (!in.ReadVarint32(&len)) return std::nullopt;
-      const auto at = static_cast<uint32_t>(in.CurrentPosition());
-      if (len == 0 || len > payload.size() - at) return std::nullopt;
-      SpooledEvent e;
-      e.payload_.assign(payload);
-      e.id_at_ = at;
-      e.id_len_ = len;
-      return e;
-    }
-    if (!wire::WireFormatLite::SkipField(&in, tag)) return std::nullopt;
-  }
-  return std::nullopt;
+  // The id is field 1, which protobuf writes first: the walk stops there.
+  std::string_view id;
+  size_t id_at = 0;
+  const bool well_formed = ForEachLengthDelimited(payload, luna::usage::v1::UsageEvent::kEventIdFieldNumber,
+                                                  [&](std::string_view value, size_t at) {
+                                                    id = value;
+                                                    id_at = at;
+                                                    return false;
+                                                  });
+  if (!well_formed || id.empty()) return std::nullopt;
+  SpooledEvent e;
+  e.payload_.assign(payload);
+  e.id_at_ = static_cast<uint32_t>(id_at);
+  e.id_len_ = static_cast<uint32_t>(id.size());
+  return e;
 }
 
 absl::StatusOr<std::unique_ptr<UsageSpool>> UsageSpool::Open(const std::string& path) {
